@@ -1,0 +1,1 @@
+"""cogwh: the command line and the local stack (emulator, Cognigy simulator, demo)."""

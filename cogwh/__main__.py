@@ -1,0 +1,3 @@
+from cogwh.cli import main
+
+raise SystemExit(main())

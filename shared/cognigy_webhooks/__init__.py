@@ -1,0 +1,101 @@
+"""cognigy-webhooks: register, probe, monitor and receive NICE Cognigy webhook endpoints.
+
+Every public name is importable from here. Imports are lazy (PEP 562) so that a Lambda that needs
+only ``signing`` does not pay for pydantic or httpx at cold start.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # models
+    "HttpMethod": "models",
+    "PayloadFormat": "models",
+    "SignatureScheme": "models",
+    "RetryPolicy": "models",
+    "BasicAuth": "models",
+    "WebhookEndpoint": "models",
+    "DesiredSet": "models",
+    "ProbeReport": "models",
+    "EndpointProbeReport": "models",
+    "ProbeReason": "models",
+    "WebhookAuditLog": "models",
+    "parse_endpoint": "models",
+    "parse_desired_set": "models",
+    # errors
+    "CognigyWebhooksError": "errors",
+    "InvalidSpec": "errors",
+    "CognigyError": "errors",
+    "CognigyThrottled": "errors",
+    "CognigyUnavailable": "errors",
+    "CognigyAuthError": "errors",
+    "CognigyForbidden": "errors",
+    "CognigyRejected": "errors",
+    "CognigyNotFound": "errors",
+    # signing (standard library only)
+    "sign_webhook_payload": "signing",
+    "verify_webhook_signature": "signing",
+    # Cognigy REST API
+    "create_cognigy_client": "cognigy",
+    "CognigyClient": "cognigy",
+    # tutorial flows
+    "register_webhook_with_retry": "registration",
+    "process_registration_jobs": "registration",
+    "configure_timeout_pipeline": "registration",
+    "inject_loop_prevention_headers": "loopguard",
+    "sync_to_monitoring_platform": "monitoring",
+    # probe
+    "ReachabilityResult": "probe",
+    "verify_endpoint_reachability": "probe",
+    "probe_url": "probe",
+    "probe_endpoint": "probe",
+    "ProbePolicy": "probe",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cognigy_webhooks' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"cognigy_webhooks.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from cognigy_webhooks.errors import (  # noqa: F401
+        CognigyAuthError,
+        CognigyError,
+        CognigyForbidden,
+        CognigyNotFound,
+        CognigyRejected,
+        CognigyThrottled,
+        CognigyUnavailable,
+        CognigyWebhooksError,
+        InvalidSpec,
+    )
+    from cognigy_webhooks.models import (  # noqa: F401
+        BasicAuth,
+        DesiredSet,
+        EndpointProbeReport,
+        HttpMethod,
+        PayloadFormat,
+        ProbeReason,
+        ProbeReport,
+        RetryPolicy,
+        SignatureScheme,
+        WebhookAuditLog,
+        WebhookEndpoint,
+        parse_desired_set,
+        parse_endpoint,
+    )

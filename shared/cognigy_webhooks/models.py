@@ -1,0 +1,403 @@
+"""Declarative models (pydantic v2): endpoint spec, retry policy, probe report, audit log.
+
+Rules live in reusable constrained types; no I/O happens here. Secrets are ``SecretStr``: they never
+show in ``repr``/``str``, and ``hide_input_in_errors`` keeps them out of validation errors too.
+The only place a secret is revealed is :meth:`WebhookEndpoint.to_api_payload`, which Cognigy needs.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from cognigy_webhooks.errors import InvalidSpec
+
+# --- reusable constrained types ------------------------------------------------------------------
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]*[A-Za-z0-9._-]$")
+_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 token
+FORBIDDEN_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+    }
+)
+# Header names whose values are credentials: redacted in every repr, record, audit item and response.
+SENSITIVE_HEADER_MARKERS = ("authorization", "api-key", "apikey", "token", "secret", "cookie", "password")
+REDACTED = "**********"
+MIN_SECRET_BYTES = 32
+MAX_URL_LENGTH = 2048
+
+
+def _check_name(value: str) -> str:
+    if not _NAME_RE.fullmatch(value):
+        raise ValueError(
+            "must start with a letter or digit and hold only letters, digits, spaces, '.', '_' and '-'"
+        )
+    return value
+
+
+def _check_https_url(value: str) -> str:
+    if len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"must be at most {MAX_URL_LENGTH} characters")
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValueError("must not contain whitespace or control characters")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises on a bad port
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL ({exc})") from None
+    if parts.scheme.lower() != "https":
+        raise ValueError("must use the https scheme")
+    if not parts.hostname:
+        raise ValueError("must name a host")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError("must not carry user-info (credentials belong in headers or secrets)")
+    if parts.fragment or "#" in value:
+        raise ValueError("must not carry a fragment")
+    if port == 0:
+        raise ValueError("must not use port 0")
+    return value
+
+
+EndpointName = Annotated[
+    str, Field(min_length=3, max_length=100, description="Unique endpoint name"), AfterValidator(_check_name)
+]
+HttpsUrl = Annotated[
+    str, Field(description="An https URL without user-info or fragment"), AfterValidator(_check_https_url)
+]
+Milliseconds = Annotated[int, Field(ge=1000, le=30000)]
+
+
+def is_sensitive_header(name: str) -> bool:
+    lowered = name.lower()
+    return any(marker in lowered for marker in SENSITIVE_HEADER_MARKERS)
+
+
+def redact_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: (REDACTED if is_sensitive_header(k) else v) for k, v in headers.items()}
+
+
+def _check_secret(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value().encode("utf-8")) < MIN_SECRET_BYTES:
+        raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes")
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_check_secret)]
+
+
+class HttpMethod(str, enum.Enum):
+    POST = "POST"
+    PUT = "PUT"
+
+
+class PayloadFormat(str, enum.Enum):
+    JSON = "JSON"
+    XML = "XML"
+
+
+class SignatureScheme(str, enum.Enum):
+    """How deliveries to this endpoint are signed: the tutorial's header, or Standard Webhooks."""
+
+    COGNIGY = "cognigy"
+    STANDARD = "standard"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        hide_input_in_errors=True,
+        str_strip_whitespace=False,
+        use_enum_values=False,
+    )
+
+
+class RetryPolicy(_Model):
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    retry_interval_ms: Milliseconds = 5000
+
+
+class BasicAuth(_Model):
+    """HTTP Basic credentials Cognigy sends with each delivery (what Cognigy's endpoints offer)."""
+
+    username: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^:\r\n]+$")]
+    password: SecretStr | None = None
+    password_arn: str | None = None
+
+    @model_validator(mode="after")
+    def _one_password(self) -> BasicAuth:
+        if (self.password is None) == (self.password_arn is None):
+            raise ValueError("give exactly one of password or passwordArn")
+        return self
+
+
+class WebhookEndpoint(_Model):
+    """One webhook endpoint as a user declares it (the spec)."""
+
+    name: EndpointName
+    url: HttpsUrl
+    fallback_urls: Annotated[list[HttpsUrl], Field(max_length=5)] = Field(default_factory=list)
+    method: HttpMethod = HttpMethod.POST
+    headers: dict[str, str] = Field(default_factory=dict)
+    payload_format: PayloadFormat = PayloadFormat.JSON
+    is_active: bool = True
+    retry_policy: RetryPolicy = Field(default_factory=RetryPolicy)
+    timeout_ms: Milliseconds = 10000
+    signature_header: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    signature_secret: Secret | None = None
+    # Where the secret lives once the CLI or the API has stored it (Secrets Manager ARN).
+    signature_secret_arn: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    signature_scheme: SignatureScheme = SignatureScheme.COGNIGY
+    basic_auth: BasicAuth | None = None
+
+    def __repr_args__(self) -> Any:
+        for key, value in super().__repr_args__():
+            yield key, (redact_headers(value) if key == "headers" else value)
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        seen: set[str] = set()
+        for name, value in headers.items():
+            lowered = name.lower()
+            if not _TOKEN_RE.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not a valid token")
+            if lowered in FORBIDDEN_HEADERS:
+                raise ValueError(f"header {name!r} is hop-by-hop or framing and is set by the transport")
+            if lowered in seen:
+                raise ValueError(f"header {name!r} is given twice")
+            seen.add(lowered)
+            if any(ch in value for ch in "\r\n\x00"):
+                raise ValueError(f"header {name!r} value must not contain CR, LF or NUL")
+            if len(value) > 8192:
+                raise ValueError(f"header {name!r} value is longer than 8192 characters")
+        if len(headers) > 50:
+            raise ValueError("at most 50 headers")
+        return headers
+
+    @field_validator("signature_header")
+    @classmethod
+    def _check_signature_header(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not _TOKEN_RE.fullmatch(value):
+                raise ValueError("is not a valid header name")
+            if value.lower() in FORBIDDEN_HEADERS:
+                raise ValueError("must not be a hop-by-hop or framing header")
+        return value
+
+    @model_validator(mode="after")
+    def _signature_pair(self) -> WebhookEndpoint:
+        has_secret = self.signature_secret is not None or self.signature_secret_arn is not None
+        if self.signature_secret is not None and self.signature_secret_arn is not None:
+            raise ValueError("signatureSecret and signatureSecretArn are exclusive")
+        if (self.signature_header is None) != (not has_secret):
+            raise ValueError("signatureHeader and signatureSecret come together or not at all")
+        if self.url in self.fallback_urls:
+            raise ValueError("fallbackUrls must not repeat url")
+        if len(set(self.fallback_urls)) != len(self.fallback_urls):
+            raise ValueError("fallbackUrls must not repeat")
+        return self
+
+    # --- views ------------------------------------------------------------------------------------
+
+    @property
+    def has_signature(self) -> bool:
+        return self.signature_header is not None
+
+    def to_api_payload(self, signature_secret: str | None = None) -> dict[str, Any]:
+        """The body Cognigy's ``POST /api/v2/webhooks`` takes. The one place a secret is revealed:
+        ``signature_secret`` overrides (resolved from ``signatureSecretArn`` by the caller)."""
+        payload: dict[str, Any] = {
+            "name": self.name,
+            "url": self.url,
+            "fallbackUrls": list(self.fallback_urls),
+            "method": self.method.value,
+            "headers": dict(self.headers),
+            "payloadFormat": self.payload_format.value,
+            "isActive": self.is_active,
+            "retryPolicy": {
+                "maxRetries": self.retry_policy.max_retries,
+                "retryIntervalMs": self.retry_policy.retry_interval_ms,
+            },
+            "timeout": self.timeout_ms,
+        }
+        secret = signature_secret
+        if secret is None and self.signature_secret is not None:
+            secret = self.signature_secret.get_secret_value()
+        if self.signature_header is not None and secret is not None:
+            payload["signatureHeader"] = self.signature_header
+            payload["signatureSecret"] = secret
+        return payload
+
+    def public_view(self) -> dict[str, Any]:
+        """The spec as records, audit items, responses and logs may show it: no secret value, sensitive
+        header values redacted (the secret's ARN is kept: it names, it does not reveal)."""
+        data = self.model_dump(mode="json", by_alias=True, exclude={"signature_secret"})
+        data["headers"] = redact_headers(self.headers)
+        if self.basic_auth is not None:
+            data["basicAuth"] = {
+                "username": self.basic_auth.username,
+                "passwordArn": self.basic_auth.password_arn,
+            }
+        return data
+
+    def spec_hash(self) -> str:
+        """A stable digest of everything Cognigy is told, for drift detection. Key order, header-name
+        case and secret storage (inline or by ARN) do not change it; any value that matters does.
+        Secrets enter only through a digest of their own, never as text."""
+        doc = self.to_api_payload(signature_secret="")
+        doc["headers"] = {k.lower(): v for k, v in sorted(self.headers.items(), key=lambda kv: kv[0].lower())}
+        doc.pop("signatureSecret", None)
+        if self.signature_secret is not None:
+            doc["signatureSecretDigest"] = hashlib.sha256(
+                self.signature_secret.get_secret_value().encode("utf-8")
+            ).hexdigest()
+        elif self.signature_secret_arn is not None:
+            doc["signatureSecretArn"] = self.signature_secret_arn
+        doc["signatureScheme"] = self.signature_scheme.value
+        canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def parse_endpoint(data: Any) -> WebhookEndpoint:
+    """Validate a spec from plain data; raises :class:`InvalidSpec` naming each field at fault."""
+    try:
+        return WebhookEndpoint.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidSpec.from_validation_error(exc) from None
+
+
+class DesiredSet(_Model):
+    """A whole set of endpoints (the file in the user's repo)."""
+
+    endpoints: Annotated[list[WebhookEndpoint], Field(max_length=1000)] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> DesiredSet:
+        seen: set[str] = set()
+        for ep in self.endpoints:
+            if ep.name in seen:
+                raise ValueError(f"endpoint name {ep.name!r} is declared twice")
+            seen.add(ep.name)
+        return self
+
+
+def parse_desired_set(data: Any) -> DesiredSet:
+    try:
+        return DesiredSet.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidSpec.from_validation_error(exc) from None
+
+
+# --- probe report ---------------------------------------------------------------------------------
+
+
+class ProbeReason(str, enum.Enum):
+    OK = "ok"
+    DNS_FAILURE = "dns_failure"
+    BLOCKED_ADDRESS = "blocked_address"
+    CONNECTION_REFUSED = "connection_refused"
+    CONNECT_TIMEOUT = "connect_timeout"
+    TLS_VERSION_UNSUPPORTED = "tls_version_unsupported"
+    CERTIFICATE_INVALID = "certificate_invalid"
+    TLS_ERROR = "tls_error"
+    READ_TIMEOUT = "read_timeout"
+    TOO_SLOW = "too_slow"
+    SERVER_ERROR = "server_error"
+    CONNECTION_ERROR = "connection_error"
+    INVALID_URL = "invalid_url"
+
+
+class PhaseTimings(_Model):
+    dns: float | None = None
+    connect: float | None = None
+    tls: float | None = None
+    first_byte: float | None = None
+    total: float | None = None
+
+
+class ProbeReport(_Model):
+    """What probing one URL found. ``passed`` = fit for Cognigy to deliver to."""
+
+    url: str
+    passed: bool
+    reachable: bool
+    reason: ProbeReason
+    detail: str | None = None
+    tls_version: str | None = None
+    tls_cipher: str | None = None
+    cert_subject: str | None = None
+    cert_issuer: str | None = None
+    cert_not_after: datetime | None = None
+    cert_days_left: int | None = None
+    status_code: int | None = None
+    resolved_address: str | None = None
+    timings_ms: PhaseTimings = Field(default_factory=PhaseTimings)
+    warnings: list[str] = Field(default_factory=list)
+    probed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class EndpointProbeReport(_Model):
+    """The probe of an endpoint: its url (which decides) and every fallback (warnings only)."""
+
+    name: str
+    passed: bool
+    reason: ProbeReason
+    primary: ProbeReport
+    fallbacks: list[ProbeReport] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+# --- audit ------------------------------------------------------------------------------------------
+
+AuditAction = Literal[
+    "register",
+    "update",
+    "unchanged",
+    "deactivate",
+    "delete",
+    "probe",
+    "failure",
+    "delivery_rejected",
+    "loop_detected",
+]
+
+
+class WebhookAuditLog(_Model):
+    """The tutorial's audit record, filled with real values."""
+
+    webhook_id: str | None = None
+    action: str
+    timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    latency_ms: float | None = None
+    success_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    tls_version: str | None = None
+    status_code: int | None = None
+    endpoint_url: str | None = None
