@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from cognigy_webhooks.errors import InvalidSpec
 
@@ -82,6 +83,12 @@ def _check_https_url(value: str) -> str:
     if port == 0:
         raise ValueError("must not use port 0")
     return value
+
+
+def _url_identity(value: str) -> str:
+    """Where a URL points, for spotting repeats: scheme and host are case-insensitive, 443 is implied."""
+    parts = urlsplit(value)
+    return f"{parts.scheme.lower()}://{parts.hostname}:{parts.port or 443}{parts.path or '/'}?{parts.query}"
 
 
 EndpointName = Annotated[
@@ -213,16 +220,37 @@ class WebhookEndpoint(_Model):
         return value
 
     @model_validator(mode="after")
-    def _signature_pair(self) -> WebhookEndpoint:
+    def _cross_field_rules(self) -> WebhookEndpoint:
+        # Each error names the field at fault (a plain ValueError here would be reported against
+        # the whole spec); a ValidationError raised in a validator keeps its locations.
+        problems: list[tuple[tuple[str | int, ...], str]] = []
         has_secret = self.signature_secret is not None or self.signature_secret_arn is not None
         if self.signature_secret is not None and self.signature_secret_arn is not None:
-            raise ValueError("signatureSecret and signatureSecretArn are exclusive")
-        if (self.signature_header is None) != (not has_secret):
-            raise ValueError("signatureHeader and signatureSecret come together or not at all")
-        if self.url in self.fallback_urls:
-            raise ValueError("fallbackUrls must not repeat url")
-        if len(set(self.fallback_urls)) != len(self.fallback_urls):
-            raise ValueError("fallbackUrls must not repeat")
+            problems.append((("signatureSecretArn",), "signatureSecret and signatureSecretArn are exclusive"))
+        if self.signature_header is not None and not has_secret:
+            problems.append(
+                (("signatureSecret",), "is required when signatureHeader is set (or signatureSecretArn)")
+            )
+        if self.signature_header is None and has_secret:
+            problems.append(
+                (("signatureHeader",), "is required when signatureSecret or signatureSecretArn is set")
+            )
+        seen = {_url_identity(self.url)}
+        for index, fallback in enumerate(self.fallback_urls):
+            identity = _url_identity(fallback)
+            if identity in seen:
+                problems.append((("fallbackUrls", index), "must not repeat url or another fallback URL"))
+            seen.add(identity)
+        if problems:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("invalid_combination", message), loc=loc, input=None
+                    )
+                    for loc, message in problems
+                ],
+            )
         return self
 
     # --- views ------------------------------------------------------------------------------------
@@ -268,9 +296,10 @@ class WebhookEndpoint(_Model):
             }
         return data
 
-    def spec_hash(self) -> str:
+    def spec_hash(self, resolved_secret: str | None = None) -> str:
         """A stable digest of everything Cognigy is told, for drift detection. Key order, header-name
-        case and secret storage (inline or by ARN) do not change it; any value that matters does.
+        case do not change it; any value that matters does, including a secret rotated behind its ARN
+        (pass the value resolved from ``signatureSecretArn`` as ``resolved_secret``).
         Secrets enter only through a digest of their own, never as text."""
         doc = self.to_api_payload(signature_secret="")
         doc["headers"] = {k.lower(): v for k, v in sorted(self.headers.items(), key=lambda kv: kv[0].lower())}
@@ -281,6 +310,8 @@ class WebhookEndpoint(_Model):
             ).hexdigest()
         elif self.signature_secret_arn is not None:
             doc["signatureSecretArn"] = self.signature_secret_arn
+            if resolved_secret is not None:  # a rotated value behind the same ARN is drift too
+                doc["signatureSecretDigest"] = hashlib.sha256(resolved_secret.encode("utf-8")).hexdigest()
         doc["signatureScheme"] = self.signature_scheme.value
         canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -320,6 +351,9 @@ def parse_desired_set(data: Any) -> DesiredSet:
 
 
 class ProbeReason(str, enum.Enum):
+    """Why a probe passed or failed. Only ``ok`` passes; ``redirect`` fails because Cognigy does
+    not follow redirects when it delivers."""
+
     OK = "ok"
     DNS_FAILURE = "dns_failure"
     BLOCKED_ADDRESS = "blocked_address"
@@ -331,11 +365,25 @@ class ProbeReason(str, enum.Enum):
     READ_TIMEOUT = "read_timeout"
     TOO_SLOW = "too_slow"
     SERVER_ERROR = "server_error"
+    REDIRECT = "redirect"
     CONNECTION_ERROR = "connection_error"
     INVALID_URL = "invalid_url"
 
 
+class CertificateProblem(str, enum.Enum):
+    """The ``detail`` of a ``certificate_invalid`` probe (from OpenSSL's verify code)."""
+
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    UNTRUSTED = "untrusted"
+    HOSTNAME_MISMATCH = "hostname_mismatch"
+    INVALID = "invalid"
+
+
 class PhaseTimings(_Model):
+    """Durations in milliseconds: ``dns`` (resolution), ``connect`` (TCP), ``tls`` (handshake),
+    ``first_byte`` (request sent until the response headers arrived) and ``total`` (the whole probe)."""
+
     dns: float | None = None
     connect: float | None = None
     tls: float | None = None
@@ -344,13 +392,17 @@ class PhaseTimings(_Model):
 
 
 class ProbeReport(_Model):
-    """What probing one URL found. ``passed`` = fit for Cognigy to deliver to."""
+    """What probing one URL found. ``passed`` = fit for Cognigy to deliver to; ``reachable`` = an
+    HTTP response (of any status) came back. ``detail`` is a short code or fact (for
+    ``certificate_invalid`` one of :class:`CertificateProblem`); ``message`` explains it for people.
+    Certificate facts are filled whenever the server showed a certificate, even an invalid one."""
 
     url: str
     passed: bool
     reachable: bool
     reason: ProbeReason
     detail: str | None = None
+    message: str | None = None
     tls_version: str | None = None
     tls_cipher: str | None = None
     cert_subject: str | None = None
@@ -365,7 +417,8 @@ class ProbeReport(_Model):
 
 
 class EndpointProbeReport(_Model):
-    """The probe of an endpoint: its url (which decides) and every fallback (warnings only)."""
+    """The probe of an endpoint: its url decides (``passed``, ``reason``); every fallback is probed
+    too and a failing one only adds a warning."""
 
     name: str
     passed: bool
@@ -373,6 +426,22 @@ class EndpointProbeReport(_Model):
     primary: ProbeReport
     fallbacks: list[ProbeReport] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+
+
+class ReachabilityResult(_Model):
+    """The tutorial's result of ``verify_endpoint_reachability``, filled from a real probe:
+    ``tls_version`` is what was negotiated ("TLSv1.2"/"TLSv1.3"), ``latency_ms`` the whole probe."""
+
+    url: str
+    reachable: bool
+    passed: bool
+    status_code: int | None = None
+    latency_ms: float | None = None
+    tls_version: str | None = None
+    certificate_valid: bool | None = None
+    cert_days_left: int | None = None
+    reason: ProbeReason
+    error: str | None = None
 
 
 # --- audit ------------------------------------------------------------------------------------------

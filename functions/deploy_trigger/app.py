@@ -1,0 +1,31 @@
+"""Deploy trigger: this stack's CloudFormation create/update completed -> reconcile the latest desired set
+in the config bucket, once per desired-set version (deterministic execution name)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cognigy_webhooks.observability import logger
+from cognigy_webhooks.settings_stack import DeployTriggerSettings
+from cognigy_webhooks.store import DesiredSetStore, Executions, start_desired_version
+
+SETTINGS = DeployTriggerSettings.from_env()
+DESIRED = DesiredSetStore(boto3.client("s3"), SETTINGS.config_bucket)
+EXECUTIONS = Executions(boto3.client("stepfunctions"), SETTINGS.state_machine_arn)
+
+
+@logger.inject_lambda_context(log_event=False)
+@event_source(data_class=EventBridgeEvent)
+def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
+    status = (event.detail.get("status-details") or {}).get("status")
+    started = start_desired_version(EXECUTIONS, DESIRED, source="deploy", prune=False)
+    if started is None:
+        logger.info("no desired set stored yet; nothing to reconcile", extra={"stack_status": status})
+        return {"started": False, "reason": "no_desired_set"}
+    arn, is_new = started
+    logger.info("deploy reconcile", extra={"execution": arn, "new": is_new, "stack_status": status})
+    return {"started": is_new, "executionArn": arn}

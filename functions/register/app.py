@@ -1,0 +1,51 @@
+"""Register task (state machine): create, update, leave alone or delete one endpoint in Cognigy, then
+write its record and audit event in one transaction. The exception class names are the ASL's contract."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cognigy_webhooks.cognigy import CognigyClient
+from cognigy_webhooks.observability import logger
+from cognigy_webhooks.reconcile import RegisterDeps, RegisterRequest, parse_register_request, register
+from cognigy_webhooks.settings_stack import RegisterSettings
+from cognigy_webhooks.store import DynamoRateLimiter, SecretResolver, Store
+
+SETTINGS = RegisterSettings.from_env()
+DDB = boto3.client("dynamodb")
+STORE = Store(DDB, endpoints_table=SETTINGS.endpoints_table, audit_table=SETTINGS.audit_table)
+SECRETS = SecretResolver(max_age=SETTINGS.secret_max_age)
+
+
+async def _register(request: RegisterRequest) -> dict[str, Any]:
+    api_key = SECRETS.get(SETTINGS.cognigy_api_key_secret)
+    limiter = DynamoRateLimiter(
+        DDB,
+        table=SETTINGS.rate_limit_table,
+        bucket="cognigy:" + hashlib.sha256(api_key.encode()).hexdigest()[:16],
+        rate_per_minute=SETTINGS.requests_per_minute,
+        burst=SETTINGS.burst,
+    )
+    verify: bool | str = SETTINGS.cognigy_ca_bundle or True
+    async with CognigyClient(api_key, SETTINGS.cognigy_base_url, verify=verify) as api:
+        deps = RegisterDeps(
+            store=STORE,
+            cognigy=api,
+            limiter=limiter,
+            resolve_secret=SECRETS.get,
+            retention_days=SETTINGS.audit_retention_days,
+        )
+        result = await register(request, deps)
+    return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_register_request(event)
+    logger.append_keys(endpoint=request.endpoint.get("name"), action=request.action)
+    return asyncio.run(_register(request))

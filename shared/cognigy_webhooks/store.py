@@ -1,0 +1,395 @@
+"""The only module that talks to DynamoDB (and S3 for desired sets, Secrets Manager for secrets).
+
+Conditional writes everywhere; no Scan: records are listed through the ``ByType`` index, audit events
+by Query on the endpoint's name. The record and its audit event are written in ONE transaction, so a
+record never changes without its audit event and vice versa.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cognigy_webhooks.errors import CognigyThrottled, CognigyWebhooksError
+from cognigy_webhooks.records import RECORD_TYPE, AuditEvent, EndpointRecord
+
+_ser = TypeSerializer()
+_deser = TypeDeserializer()
+
+
+class StoreError(CognigyWebhooksError):
+    """DynamoDB refused or failed (transient: the state machine retries the task)."""
+
+
+class RecordConflict(StoreError):
+    """The record changed under us (another execution wrote it first). Safe to retry the task."""
+
+
+def to_item(data: dict[str, Any]) -> dict[str, Any]:
+    """Plain JSON-able data -> DynamoDB attribute values (floats become Decimals, None is dropped)."""
+    clean = json.loads(json.dumps(data), parse_float=Decimal)
+    return {k: _ser.serialize(v) for k, v in clean.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    def plain(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return int(value) if value == value.to_integral_value() else float(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return {k: plain(_deser.deserialize(v)) for k, v in item.items()}
+
+
+def _dump(model: EndpointRecord | AuditEvent) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Store:
+    """Endpoint records and the audit log."""
+
+    def __init__(self, client: Any, *, endpoints_table: str, audit_table: str) -> None:
+        self._ddb = client
+        self.endpoints_table = endpoints_table
+        self.audit_table = audit_table
+
+    # --- records -----------------------------------------------------------------------------------
+
+    def get_record(self, name: str) -> EndpointRecord | None:
+        try:
+            resp = self._ddb.get_item(
+                TableName=self.endpoints_table, Key={"name": {"S": name}}, ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"reading the record of {name!r} failed: {_code(exc)}") from exc
+        item = resp.get("Item")
+        return None if item is None else EndpointRecord.model_validate(from_item(item))
+
+    def list_records(self) -> list[EndpointRecord]:
+        return list(self.iter_records())
+
+    def iter_records(self) -> Iterator[EndpointRecord]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.endpoints_table,
+            "IndexName": "ByType",
+            "KeyConditionExpression": "recordType = :t",
+            "ExpressionAttributeValues": {":t": {"S": RECORD_TYPE}},
+        }
+        while True:
+            try:
+                resp = self._ddb.query(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise StoreError(f"listing records failed: {_code(exc)}") from exc
+            for item in resp.get("Items", []):
+                yield EndpointRecord.model_validate(from_item(item))
+            if "LastEvaluatedKey" not in resp:
+                return
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def commit(
+        self, *, name: str, record: EndpointRecord | None, audit: AuditEvent, expected_version: int | None
+    ) -> None:
+        """Write (or delete, when ``record`` is None) the record and put its audit event, atomically.
+        ``expected_version`` None means the record must not exist yet."""
+        if expected_version is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(#n)"}
+            condition["ExpressionAttributeNames"] = {"#n": "name"}
+        else:
+            condition = {
+                "ConditionExpression": "#v = :v",
+                "ExpressionAttributeNames": {"#v": "version"},
+                "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
+            }
+        if record is None:
+            record_op: dict[str, Any] = {
+                "Delete": {"TableName": self.endpoints_table, "Key": {"name": {"S": name}}, **condition}
+            }
+            if expected_version is None:  # nothing recorded: nothing to delete, audit only
+                record_op = {}
+        else:
+            record_op = {"Put": {"TableName": self.endpoints_table, "Item": to_item(_dump(record)), **condition}}
+        audit_item = to_item(_dump(audit))
+        audit_item["sk"] = {"S": audit.sk}
+        audit_op = {
+            "Put": {
+                "TableName": self.audit_table,
+                "Item": audit_item,
+                "ConditionExpression": "attribute_not_exists(sk)",
+            }
+        }
+        items = [op for op in (record_op, audit_op) if op]
+        try:
+            if len(items) == 1:
+                self._ddb.put_item(**items[0]["Put"])
+            else:
+                self._ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if _code(exc) == "TransactionCanceledException":
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    raise RecordConflict(f"the record of {name!r} changed during this action") from exc
+            raise StoreError(f"writing the record of {name!r} failed: {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"writing the record of {name!r} failed: {type(exc).__name__}") from exc
+
+    # --- audit ------------------------------------------------------------------------------------
+
+    def audit_for(self, name: str, *, limit: int = 50, newest_first: bool = True) -> list[AuditEvent]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.audit_table,
+            "KeyConditionExpression": "#n = :n",
+            "ExpressionAttributeNames": {"#n": "name"},
+            "ExpressionAttributeValues": {":n": {"S": name}},
+            "ScanIndexForward": not newest_first,
+            "Limit": limit,
+        }
+        try:
+            resp = self._ddb.query(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"reading the audit log of {name!r} failed: {_code(exc)}") from exc
+        events = []
+        for item in resp.get("Items", []):
+            data = from_item(item)
+            data.pop("sk", None)
+            events.append(AuditEvent.model_validate(data))
+        return events
+
+
+def _code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
+
+
+class DynamoRateLimiter:
+    """One shared request budget per Cognigy API key across every concurrent Lambda: GCRA (a token
+    bucket stated as a 'theoretical arrival time') kept in one DynamoDB item, moved only by
+    conditional updates, so no two callers can spend the same capacity.
+
+    ``acquire(n)`` takes n requests' worth. When the budget needs a wait of at most ``max_inline_wait``
+    seconds it waits in place; a longer wait raises :class:`CognigyThrottled` with the seconds, which the
+    state machine waits out without holding a Lambda.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        table: str,
+        bucket: str,
+        rate_per_minute: float,
+        burst: int,
+        clock: Callable[[], float] = time.time,
+        max_inline_wait: float = 2.0,
+    ) -> None:
+        if rate_per_minute <= 0 or burst < 1:
+            raise ValueError("rate_per_minute must be > 0 and burst >= 1")
+        self._ddb = client
+        self.table = table
+        self.bucket = bucket
+        self.interval = 60.0 / rate_per_minute
+        self.tolerance = burst * self.interval
+        self.burst = burst
+        self._clock = clock
+        self.max_inline_wait = max_inline_wait
+        self.writes = 0  # write requests sent (for benchmarks)
+
+    async def acquire(self, n: int = 1) -> None:
+        n = max(1, min(n, self.burst))
+        while True:
+            wait = self._try_take(n)
+            if wait <= 0:
+                return
+            if wait > self.max_inline_wait:
+                raise CognigyThrottled(
+                    f"the shared Cognigy request budget is spent; wait {wait:.1f} s", retry_after=wait
+                )
+            await asyncio.sleep(wait)
+
+    def _try_take(self, n: int) -> float:
+        """One conditional update; returns 0 when taken, else the seconds to wait."""
+        now = self._clock()
+        cost = n * self.interval
+        limit = now + self.tolerance - cost
+        key = {"bucket": {"S": self.bucket}}
+        try:
+            self.writes += 1
+            self._ddb.update_item(
+                TableName=self.table,
+                Key=key,
+                UpdateExpression="SET tat = if_not_exists(tat, :zero) + :cost",
+                ConditionExpression="tat BETWEEN :now AND :limit",
+                ExpressionAttributeValues={
+                    ":cost": {"N": _num(cost)},
+                    ":now": {"N": _num(now)},
+                    ":limit": {"N": _num(limit)},
+                    ":zero": {"N": "0"},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return 0.0
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise StoreError(f"rate limiter update failed: {_code(exc)}") from exc
+            old = exc.response.get("Item")
+        tat = float(old["tat"]["N"]) if old and "tat" in old else None
+        if tat is not None and tat > limit:
+            return tat - limit
+        # idle bucket (no state, or its time has passed): start from now
+        try:
+            self.writes += 1
+            self._ddb.update_item(
+                TableName=self.table,
+                Key=key,
+                UpdateExpression="SET tat = :new",
+                ConditionExpression="attribute_not_exists(tat) OR tat < :now",
+                ExpressionAttributeValues={":new": {"N": _num(now + cost)}, ":now": {"N": _num(now)}},
+            )
+            return 0.0
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise StoreError(f"rate limiter update failed: {_code(exc)}") from exc
+            return 0.001  # another caller moved it first: look again at once
+
+
+def _num(value: float) -> str:
+    return f"{value:.6f}"
+
+
+# --- secrets and desired sets ----------------------------------------------------------------------
+
+
+class SecretStoreError(StoreError):
+    """A secret could not be read or written (never carries the value)."""
+
+
+class SecretResolver:
+    """Secrets Manager through Powertools Parameters, cached for ``max_age`` seconds. ``force=True``
+    re-fetches (to pick up a fresh rotation after a failure)."""
+
+    def __init__(self, *, max_age: int = 300, client: Any = None) -> None:
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        self.max_age = max_age
+        self._provider = SecretsProvider(boto3_client=client) if client is not None else SecretsProvider()
+
+    def get(self, secret_id: str, *, force: bool = False) -> str:
+        try:
+            value = self._provider.get(secret_id, max_age=self.max_age, force_fetch=force)
+        except Exception as exc:  # Powertools wraps every boto3 failure in GetParameterError
+            raise SecretStoreError(f"reading secret {secret_id!r} failed ({type(exc).__name__})") from None
+        if isinstance(value, bytes):
+            return value.decode("utf-8")
+        return str(value)
+
+    def clear(self) -> None:
+        self._provider.clear_cache()
+
+
+def put_secret(client: Any, name: str, value: str, *, description: str = "") -> str:
+    """Create or update a secret by name; returns its ARN. The value never appears in errors."""
+    try:
+        resp = client.create_secret(Name=name, SecretString=value, Description=description)
+        return str(resp["ARN"])
+    except ClientError as exc:
+        if _code(exc) != "ResourceExistsException":
+            raise SecretStoreError(f"storing secret {name!r} failed: {_code(exc)}") from None
+    try:
+        current = client.get_secret_value(SecretId=name)
+        if current.get("SecretString") != value:
+            client.put_secret_value(SecretId=name, SecretString=value)
+        return str(client.describe_secret(SecretId=name)["ARN"])
+    except ClientError as exc:
+        raise SecretStoreError(f"storing secret {name!r} failed: {_code(exc)}") from None
+
+
+class DesiredSetStore:
+    """Desired sets in the versioned config bucket (what a deploy reconciles)."""
+
+    KEY = "desired/endpoints.json"
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._s3 = client
+        self.bucket = bucket
+
+    def put(self, data: dict[str, Any], key: str = KEY) -> str:
+        body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        try:
+            resp = self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"storing the desired set failed: {_code(exc)}") from exc
+        return str(resp.get("VersionId") or "null")
+
+    def get(self, key: str = KEY, version_id: str | None = None) -> tuple[dict[str, Any], str]:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            resp = self._s3.get_object(**kwargs)
+            data = json.loads(resp["Body"].read())
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"reading the desired set s3://{self.bucket}/{key} failed: {_code(exc)}") from exc
+        except ValueError as exc:
+            raise StoreError(f"the desired set s3://{self.bucket}/{key} is not JSON") from exc
+        return data, str(resp.get("VersionId") or "null")
+
+    def latest_version(self, key: str = KEY) -> str | None:
+        try:
+            resp = self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise StoreError(f"looking up the desired set failed: {_code(exc)}") from exc
+        return str(resp.get("VersionId") or "null")
+
+
+class Executions:
+    """Starts reconcile executions with deterministic names, so a repeated trigger runs once."""
+
+    def __init__(self, client: Any, state_machine_arn: str) -> None:
+        self._sfn = client
+        self.state_machine_arn = state_machine_arn
+
+    @staticmethod
+    def name_for(source: str, desired_version: str) -> str:
+        digest = hashlib.sha256(desired_version.encode("utf-8")).hexdigest()[:32]
+        return f"{source}-{digest}"[:80]
+
+    def start(self, execution_input: dict[str, Any], *, name: str) -> tuple[str, bool]:
+        """Returns (execution ARN, started). ``started`` is False when that name already ran."""
+        try:
+            resp = self._sfn.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(execution_input)
+            )
+            return str(resp["executionArn"]), True
+        except ClientError as exc:
+            if _code(exc) == "ExecutionAlreadyExists":
+                arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+                return arn, False
+            raise StoreError(f"starting execution {name!r} failed: {_code(exc)}") from exc
+
+
+def start_desired_version(
+    executions: Executions, desired: DesiredSetStore, *, source: str, prune: bool, version_id: str | None = None
+) -> tuple[str, bool] | None:
+    """Reconcile one version of the desired set in the config bucket (the latest when not given)."""
+    version = version_id or desired.latest_version()
+    if version is None:
+        return None
+    execution_input = {
+        "desiredRef": {"bucket": desired.bucket, "key": desired.KEY, "versionId": version},
+        "prune": prune,
+        "source": source,
+    }
+    return executions.start(execution_input, name=Executions.name_for(source, version))

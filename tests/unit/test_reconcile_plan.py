@@ -1,0 +1,108 @@
+"""The pure parts of the reconcile steps: plan and summarize."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cognigy_webhooks.errors import CognigyThrottled, InvalidSpec
+from cognigy_webhooks.reconcile import plan, summarize, throttled_for_state_machine
+
+SECRET = "s3cr3t-value-that-is-long-enough-0123456789"
+
+
+def _ep(name: str, **extra: object) -> dict[str, object]:
+    return {"name": name, "url": f"https://{name}.example.com/hook", **extra}
+
+
+def _plan(execution_input: dict[str, object], recorded: list[str] | None = None):
+    return plan(
+        execution_input,
+        recorded_names=lambda: list(recorded or []),
+        load_desired=lambda ref: {"endpoints": [_ep("from-bucket")]},
+        execution_id="arn:exec:1",
+    )
+
+
+def test_valid_endpoints_become_apply_items_in_order() -> None:
+    result = _plan({"desired": {"endpoints": [_ep("alpha"), _ep("beta")]}, "source": "api"})
+    assert [(i.action, i.endpoint["name"]) for i in result.items] == [("apply", "alpha"), ("apply", "beta")]
+    assert result.source == "api"
+    assert result.invalid == []
+    # the state carries camelCase specs with defaults filled in
+    assert result.items[0].endpoint["timeoutMs"] == 10000
+
+
+def test_one_bad_spec_never_stops_the_others() -> None:
+    result = _plan({"desired": {"endpoints": [_ep("good"), {"name": "bad", "url": "http://x"}, _ep("good")]}})
+    assert [i.endpoint["name"] for i in result.items] == ["good"]
+    reasons = {(i["name"], i["reason"]) for i in result.invalid}
+    assert reasons == {("bad", "invalid_spec"), ("good", "invalid_spec")}
+    assert any("url" in i["detail"] for i in result.invalid)
+
+
+def test_plain_secret_in_execution_input_is_refused_and_never_echoed() -> None:
+    spec = _ep("signed", signatureHeader="X-Sig", signatureSecret=SECRET)
+    result = _plan({"desired": {"endpoints": [spec]}})
+    assert result.items == []
+    assert "Secrets Manager" in result.invalid[0]["detail"]
+    assert SECRET not in json.dumps(result.model_dump(mode="json"))
+
+
+def test_prune_lists_recorded_names_no_longer_desired() -> None:
+    result = _plan({"desired": {"endpoints": [_ep("keep")]}, "prune": True}, recorded=["keep", "gone", "old"])
+    deletions = [i.endpoint["name"] for i in result.items if i.action == "delete"]
+    assert deletions == ["gone", "old"]
+
+
+def test_without_prune_nothing_is_deleted() -> None:
+    result = _plan({"desired": {"endpoints": []}}, recorded=["gone"])
+    assert result.items == []
+
+
+def test_desired_ref_is_loaded() -> None:
+    result = _plan({"desiredRef": {"key": "desired/endpoints.json", "versionId": "v1"}})
+    assert [i.endpoint["name"] for i in result.items] == ["from-bucket"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({}, "desired"),
+        ({"desired": {"endpoints": "nope"}}, "desired.endpoints"),
+        ({"desired": {"endpoints": []}, "prune": "yes"}, "prune"),
+        ({"desiredRef": {}}, "desiredRef"),
+    ],
+)
+def test_malformed_input_names_the_field(bad: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidSpec) as info:
+        _plan(bad)
+    assert info.value.errors[0]["field"] == field
+
+
+def test_summarize_groups_outcomes() -> None:
+    results = [
+        {"name": "a", "outcome": "created", "webhookId": "1"},
+        {"name": "b", "outcome": "unchanged"},
+        {"name": "c", "outcome": "failed", "reason": "probe_tls_version_unsupported"},
+        {"name": "d", "outcome": "deleted"},
+        {"name": "e", "outcome": "updated"},
+        {"garbage": True},
+    ]
+    invalid = [{"name": "f", "outcome": "failed", "reason": "invalid_spec", "detail": "url: must use https"}]
+    summary = summarize(results, invalid, execution_id="x", source="cli")
+    assert summary.created == ["a"]
+    assert summary.unchanged == ["b"]
+    assert summary.deleted == ["d"]
+    assert summary.updated == ["e"]
+    assert [f["name"] for f in summary.failed] == ["c", "?", "f"]
+    assert summary.counts == {"created": 1, "updated": 1, "unchanged": 1, "deleted": 1, "failed": 3}
+
+
+@pytest.mark.parametrize(("retry_after", "seconds"), [(None, 5), (0.2, 1), (2.0, 2), (2.1, 3)])
+def test_throttle_restated_with_whole_seconds_for_the_wait_state(retry_after: float | None, seconds: int) -> None:
+    restated = throttled_for_state_machine(CognigyThrottled("429 on POST", retry_after=retry_after))
+    payload = json.loads(str(restated))
+    assert payload["retryAfterSeconds"] == seconds
+    assert type(restated).__name__ == "CognigyThrottled"
