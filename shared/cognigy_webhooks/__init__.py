@@ -39,6 +39,11 @@ _EXPORTS: dict[str, str] = {
     # signing (standard library only)
     "sign_webhook_payload": "signing",
     "verify_webhook_signature": "signing",
+    "verify_cognigy_signature": "signing",
+    "sign_standard_webhook": "signing",
+    "verify_standard_webhook": "signing",
+    "Verification": "signing",
+    "Refusal": "signing",
     # Cognigy REST API
     "create_cognigy_client": "cognigy",
     "CognigyClient": "cognigy",
@@ -47,7 +52,10 @@ _EXPORTS: dict[str, str] = {
     "process_registration_jobs": "registration",
     "configure_timeout_pipeline": "registration",
     "inject_loop_prevention_headers": "loopguard",
+    "read_loop_headers": "loopguard",
+    "LoopInfo": "loopguard",
     "sync_to_monitoring_platform": "monitoring",
+    "SyncResult": "monitoring",
     # probe
     "ReachabilityResult": "probe",
     "verify_endpoint_reachability": "probe",

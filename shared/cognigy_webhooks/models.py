@@ -118,17 +118,17 @@ def _check_secret(value: SecretStr | None) -> SecretStr | None:
 Secret = Annotated[SecretStr, AfterValidator(_check_secret)]
 
 
-class HttpMethod(str, enum.Enum):
+class HttpMethod(enum.StrEnum):
     POST = "POST"
     PUT = "PUT"
 
 
-class PayloadFormat(str, enum.Enum):
+class PayloadFormat(enum.StrEnum):
     JSON = "JSON"
     XML = "XML"
 
 
-class SignatureScheme(str, enum.Enum):
+class SignatureScheme(enum.StrEnum):
     """How deliveries to this endpoint are signed: the tutorial's header, or Standard Webhooks."""
 
     COGNIGY = "cognigy"
@@ -350,7 +350,7 @@ def parse_desired_set(data: Any) -> DesiredSet:
 # --- probe report ---------------------------------------------------------------------------------
 
 
-class ProbeReason(str, enum.Enum):
+class ProbeReason(enum.StrEnum):
     """Why a probe passed or failed. Only ``ok`` passes; ``redirect`` fails because Cognigy does
     not follow redirects when it delivers."""
 
@@ -370,7 +370,7 @@ class ProbeReason(str, enum.Enum):
     INVALID_URL = "invalid_url"
 
 
-class CertificateProblem(str, enum.Enum):
+class CertificateProblem(enum.StrEnum):
     """The ``detail`` of a ``certificate_invalid`` probe (from OpenSSL's verify code)."""
 
     EXPIRED = "expired"
