@@ -12,6 +12,11 @@ from collections.abc import Sequence
 COMMANDS: dict[str, str] = {
     "simulator": "simulator",
     "demo": "demo",
+    "up": "up",
+    "apply": "apply",
+    "status": "status",
+    "audit": "audit",
+    "probe": "probe",
 }
 
 

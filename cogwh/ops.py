@@ -103,13 +103,17 @@ def store_secrets(stack: StackHandle, desired: dict[str, Any]) -> dict[str, Any]
         secret = ep.pop("signatureSecret", None) or ep.pop("signature_secret", None)
         if secret is not None:
             sm = sm or stack.client("secretsmanager")
-            ep["signatureSecretArn"] = put_secret(sm, secret_name(stack.stack_name, ep["name"], "signature"), secret)
+            ep["signatureSecretArn"] = put_secret(
+                sm, secret_name(stack.stack_name, ep["name"], "signature"), secret
+            )
         basic = ep.get("basicAuth") or ep.get("basic_auth")
         if isinstance(basic, dict) and basic.get("password") is not None:
             sm = sm or stack.client("secretsmanager")
             basic = dict(basic)
             password = basic.pop("password")
-            basic["passwordArn"] = put_secret(sm, secret_name(stack.stack_name, ep["name"], "basic-auth"), password)
+            basic["passwordArn"] = put_secret(
+                sm, secret_name(stack.stack_name, ep["name"], "basic-auth"), password
+            )
             ep.pop("basic_auth", None)
             ep["basicAuth"] = basic
         out.append(ep)
@@ -266,3 +270,84 @@ def audit_table(events: list[AuditEvent]) -> str:
         for e in events
     ]
     return table(rows, ["TIME", "NAME", "ACTION", "OUTCOME", "REASON", "TLS", "STATUS", "SOURCE"])
+
+
+# --- the stack a command talks to ---------------------------------------------------------------------
+
+STATE_FILE_ENV = "COGWH_STATE"
+DEFAULT_STATE_FILE = Path(".cogwh") / "local.json"
+
+
+@dataclass
+class RunningLocalStack:
+    """The local stack that `cogwh up` serves (moto server mode), found through its state file."""
+
+    stack_name: str
+    endpoint_url: str
+    region: str
+    _outputs: dict[str, str]
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        return self._outputs
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # moto's fake credentials
+        )
+
+
+def state_file() -> Path:
+    import os
+
+    return Path(os.environ.get(STATE_FILE_ENV) or DEFAULT_STATE_FILE)
+
+
+def write_state(
+    path: Path,
+    *,
+    stack_name: str,
+    endpoint_url: str,
+    region: str,
+    outputs: dict[str, str],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "stackName": stack_name,
+        "endpointUrl": endpoint_url,
+        "region": region,
+        "outputs": outputs,
+        **(extra or {}),
+    }
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+
+
+def running_local_stack() -> RunningLocalStack:
+    path = state_file()
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(f"no local stack is running (no {path}); start one with `cogwh up`") from None
+    except ValueError:
+        raise CliError(f"{path} is damaged; stop and restart `cogwh up`") from None
+    return RunningLocalStack(doc["stackName"], doc["endpointUrl"], doc["region"], doc["outputs"])
+
+
+def add_target_arguments(parser: Any) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--local", action="store_true", help="the local stack started by `cogwh up`")
+    group.add_argument("--stack", metavar="NAME", help="a stack deployed with `sam deploy`")
+    parser.add_argument("--region", help="AWS region of --stack (default: your AWS configuration)")
+
+
+def target(args: Any) -> StackHandle:
+    if getattr(args, "stack", None):
+        return DeployedStack(args.stack, region=args.region)
+    return running_local_stack()

@@ -13,7 +13,9 @@ from cognigy_webhooks.settings_stack import PlanSettings
 from cognigy_webhooks.store import DesiredSetStore, Store
 
 SETTINGS = PlanSettings.from_env()
-STORE = Store(boto3.client("dynamodb"), endpoints_table=SETTINGS.endpoints_table, audit_table=SETTINGS.audit_table)
+STORE = Store(
+    boto3.client("dynamodb"), endpoints_table=SETTINGS.endpoints_table, audit_table=SETTINGS.audit_table
+)
 DESIRED = DesiredSetStore(boto3.client("s3"), SETTINGS.config_bucket)
 
 

@@ -69,7 +69,9 @@ def plan(
     if "desiredRef" in execution_input:
         ref = execution_input["desiredRef"]
         if not isinstance(ref, dict) or not ref.get("key"):
-            raise InvalidSpec([{"field": "desiredRef", "message": "must name a key (and optionally versionId)"}])
+            raise InvalidSpec(
+                [{"field": "desiredRef", "message": "must name a key (and optionally versionId)"}]
+            )
         desired = load_desired(ref)
     elif "desired" in execution_input:
         desired = execution_input["desired"]
@@ -89,7 +91,12 @@ def plan(
                 or (isinstance(raw.get("basicAuth"), dict) and raw["basicAuth"].get("password") is not None)
             ):
                 raise InvalidSpec(
-                    [{"field": "signatureSecret", "message": "store secrets in Secrets Manager and pass their ARN"}]
+                    [
+                        {
+                            "field": "signatureSecret",
+                            "message": "store secrets in Secrets Manager and pass their ARN",
+                        }
+                    ]
                 )
             spec = parse_endpoint(raw)
         except InvalidSpec as exc:
@@ -99,7 +106,12 @@ def plan(
             continue
         if spec.name in seen:
             result.invalid.append(
-                {"name": spec.name, "outcome": "failed", "reason": "invalid_spec", "detail": "name declared twice"}
+                {
+                    "name": spec.name,
+                    "outcome": "failed",
+                    "reason": "invalid_spec",
+                    "detail": "name declared twice",
+                }
             )
             continue
         seen.add(spec.name)
@@ -143,7 +155,9 @@ class RegisterResult(_Model):
 class CognigyApi(Protocol):
     """What register needs from :class:`cognigy_webhooks.cognigy.CognigyClient`."""
 
-    async def create_webhook(self, endpoint: WebhookEndpoint, *, signature_secret: str | None = None) -> Any: ...
+    async def create_webhook(
+        self, endpoint: WebhookEndpoint, *, signature_secret: str | None = None
+    ) -> Any: ...
     async def update_webhook(
         self, webhook_id: str, endpoint: WebhookEndpoint, *, signature_secret: str | None = None
     ) -> Any: ...
@@ -210,7 +224,9 @@ def _event(request: RegisterRequest, name: str, **fields: Any) -> AuditEvent:
     }
     if probe is not None:
         base.update(
-            latency_ms=probe.timings_ms.total, tls_version=probe.tls_version, probe_status_code=probe.status_code
+            latency_ms=probe.timings_ms.total,
+            tls_version=probe.tls_version,
+            probe_status_code=probe.status_code,
         )
     base.update(fields)
     return AuditEvent(**base)
@@ -260,18 +276,52 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
         except CognigyThrottled as exc:
             raise throttled_for_state_machine(exc) from None
         except (CognigyAuthError, CognigyForbidden) as exc:
-            _commit(deps, name, existing, None, _event(request, name, action="failure", outcome="failed",
-                                                        reason=_reason(exc), detail=str(exc),
-                                                        status_code=exc.status_code))
+            _commit(
+                deps,
+                name,
+                existing,
+                None,
+                _event(
+                    request,
+                    name,
+                    action="failure",
+                    outcome="failed",
+                    reason=_reason(exc),
+                    detail=str(exc),
+                    status_code=exc.status_code,
+                ),
+            )
             raise
         except CognigyRejected as exc:
             detail = _rejection_detail(exc)
-            failed = record.model_copy(update=_last(request, "failed", _reason(exc), failed=not record.webhook_id))
-            _commit(deps, name, existing, failed.model_copy(update={"spec": spec.public_view()}),
-                    _event(request, name, action="failure", outcome="failed", reason=_reason(exc),
-                           detail=detail, status_code=exc.status_code, webhook_id=record.webhook_id))
-            return RegisterResult(name=name, outcome="failed", reason=_reason(exc), detail=detail,
-                                  webhook_id=record.webhook_id, status_code=exc.status_code)
+            failed = record.model_copy(
+                update=_last(request, "failed", _reason(exc), failed=not record.webhook_id)
+            )
+            _commit(
+                deps,
+                name,
+                existing,
+                failed.model_copy(update={"spec": spec.public_view()}),
+                _event(
+                    request,
+                    name,
+                    action="failure",
+                    outcome="failed",
+                    reason=_reason(exc),
+                    detail=detail,
+                    status_code=exc.status_code,
+                    webhook_id=record.webhook_id,
+                ),
+            )
+            return _result(
+                request,
+                name=name,
+                outcome="failed",
+                reason=_reason(exc),
+                detail=detail,
+                webhook_id=record.webhook_id,
+                status_code=exc.status_code,
+            )
         cognigy_ms = round((deps.clock() - started) * 1000, 2)
         webhook_id = str(remote.id)
         action = "register" if outcome == "created" else ("deactivate" if not spec.is_active else "update")
@@ -286,17 +336,33 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
         }
     )
     event = _event(
-        request, name, action=action, outcome=outcome, webhook_id=webhook_id, status_code=status_code,
-        cognigy_latency_ms=cognigy_ms, success_rate=new_record.success_rate,
+        request,
+        name,
+        action=action,
+        outcome=outcome,
+        webhook_id=webhook_id,
+        status_code=status_code,
+        cognigy_latency_ms=cognigy_ms,
+        success_rate=new_record.success_rate,
     )
     _commit(deps, name, existing, new_record, event)
-    probe = request.probe.primary if request.probe else None
-    return RegisterResult(
-        name=name, outcome=outcome, webhook_id=webhook_id, status_code=status_code,
-        tls_version=probe.tls_version if probe else None,
-        latency_ms=probe.timings_ms.total if probe else None,
+    return _result(
+        request,
+        name=name,
+        outcome=outcome,
+        webhook_id=webhook_id,
+        status_code=status_code,
         detail="; ".join(request.probe.warnings) if request.probe and request.probe.warnings else None,
     )
+
+
+def _result(request: RegisterRequest, **fields: Any) -> RegisterResult:
+    """The task's result, with the probe's TLS version and latency when there was a probe."""
+    probe = request.probe.primary if request.probe else None
+    if probe is not None:
+        fields.setdefault("tls_version", probe.tls_version)
+        fields.setdefault("latency_ms", probe.timings_ms.total)
+    return RegisterResult(**fields)
 
 
 async def _create_once(
@@ -307,7 +373,9 @@ async def _create_once(
     await deps.limiter.acquire(2)
     found = await api.find_by_name(spec.name)
     if found is not None:
-        logger.info("adopting existing Cognigy webhook", extra={"endpoint": spec.name, "webhook_id": found.id})
+        logger.info(
+            "adopting existing Cognigy webhook", extra={"endpoint": spec.name, "webhook_id": found.id}
+        )
         remote = await api.update_webhook(str(found.id), spec, signature_secret=secret)
         return remote, "created", 200
     return await api.create_webhook(spec, signature_secret=secret), "created", 201
@@ -325,10 +393,19 @@ async def _delete(name: str, request: RegisterRequest, deps: RegisterDeps) -> Re
         except CognigyThrottled as exc:
             raise throttled_for_state_machine(exc) from None
         except CognigyRejected as exc:
-            return _finish_failure(name, request, deps, _reason(exc), _rejection_detail(exc), existing=existing)
+            return _finish_failure(
+                name, request, deps, _reason(exc), _rejection_detail(exc), existing=existing
+            )
         status_code = 204 if gone else 404
-    event = _event(request, name, action="delete", outcome="deleted", webhook_id=webhook_id,
-                   status_code=status_code, endpoint_url=(existing.spec.get("url") if existing else None))
+    event = _event(
+        request,
+        name,
+        action="delete",
+        outcome="deleted",
+        webhook_id=webhook_id,
+        status_code=status_code,
+        endpoint_url=(existing.spec.get("url") if existing else None),
+    )
     _commit(deps, name, existing, None, event)
     return RegisterResult(name=name, outcome="deleted", webhook_id=webhook_id, status_code=status_code)
 
@@ -369,13 +446,20 @@ def _finish_failure(
     record = record.model_copy(update=_last(request, "failed", reason, failed=not record.webhook_id))
     if not record.spec:
         record = record.model_copy(update={"spec": _public_spec(request.endpoint)})
-    event = _event(request, name, action=action, outcome="failed", reason=reason, detail=detail,
-                   webhook_id=record.webhook_id, success_rate=record.success_rate)
+    event = _event(
+        request,
+        name,
+        action=action,
+        outcome="failed",
+        reason=reason,
+        detail=detail,
+        webhook_id=record.webhook_id,
+        success_rate=record.success_rate,
+    )
     _commit(deps, name, existing, record, event)
-    probe = request.probe.primary if request.probe else None
-    return RegisterResult(name=name, outcome="failed", reason=reason, detail=detail, webhook_id=record.webhook_id,
-                          tls_version=probe.tls_version if probe else None,
-                          latency_ms=probe.timings_ms.total if probe else None)
+    return _result(
+        request, name=name, outcome="failed", reason=reason, detail=detail, webhook_id=record.webhook_id
+    )
 
 
 def _public_spec(raw: dict[str, Any]) -> dict[str, Any]:
@@ -385,7 +469,9 @@ def _public_spec(raw: dict[str, Any]) -> dict[str, Any]:
         return {"name": raw.get("name")}
 
 
-def _last(request: RegisterRequest, outcome: Outcome, reason: str | None, *, failed: bool = False) -> dict[str, Any]:
+def _last(
+    request: RegisterRequest, outcome: Outcome, reason: str | None, *, failed: bool = False
+) -> dict[str, Any]:
     update: dict[str, Any] = {
         "last_outcome": outcome,
         "last_reason": reason,
@@ -426,8 +512,10 @@ def _reason(exc: CognigyWebhooksError) -> str:
 
 def _rejection_detail(exc: CognigyRejected) -> str:
     if exc.field_errors:
-        parts = [f"{e.get('field') or e.get('loc') or '?'}: {e.get('message') or e.get('msg') or ''}"
-                 for e in exc.field_errors]
+        parts = [
+            f"{e.get('field') or e.get('loc') or '?'}: {e.get('message') or e.get('msg') or ''}"
+            for e in exc.field_errors
+        ]
         return "; ".join(parts)[:500]
     return str(exc)[:500]
 
@@ -457,14 +545,20 @@ class Summary(_Model):
 
 
 def summarize(
-    results: list[dict[str, Any]], invalid: list[dict[str, Any]], *, execution_id: str | None, source: str | None
+    results: list[dict[str, Any]],
+    invalid: list[dict[str, Any]],
+    *,
+    execution_id: str | None,
+    source: str | None,
 ) -> Summary:
     summary = Summary(execution_id=execution_id, source=source)
     for raw in [*results, *invalid]:
         try:
             result = RegisterResult.model_validate(raw)
         except ValidationError:
-            result = RegisterResult(name=str((raw or {}).get("name", "?")), outcome="failed", reason="bad_result")
+            result = RegisterResult(
+                name=str((raw or {}).get("name", "?")), outcome="failed", reason="bad_result"
+            )
         summary.results.append(result)
         if result.outcome == "failed":
             summary.failed.append({"name": result.name, "reason": result.reason, "detail": result.detail})

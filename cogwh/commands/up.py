@@ -1,0 +1,64 @@
+"""cogwh up: serve the local stack (moto server mode) and the Cognigy simulator until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "up",
+        help="serve the local stack and the Cognigy simulator until Ctrl-C",
+        description="Run template.yaml on moto in server mode with the Cognigy simulator (TLS) beside it. "
+        "Writes the state file (.cogwh/local.json, or $COGWH_STATE) that `--local` commands read.",
+    )
+    p.add_argument(
+        "--time-factor", type=float, default=1.0, help="scale Step Functions waits (1 = real time)"
+    )
+    p.set_defaults(run=run)
+
+
+def run(
+    args: argparse.Namespace, *, ready: threading.Event | None = None, stop: threading.Event | None = None
+) -> int:
+    from cogwh import ops
+    from cogwh.demo import API_KEY_SECRET_NAME, ROOT, local_world
+    from cogwh.localstack import LocalStack
+
+    stop = stop or threading.Event()
+    path = ops.state_file()
+    with (
+        local_world() as world,
+        LocalStack(
+            ROOT, parameters=world.stack_parameters(), time_factor=args.time_factor, server=True
+        ) as stack,
+    ):
+        stack.client("secretsmanager").create_secret(Name=API_KEY_SECRET_NAME, SecretString=world.api_key)
+        ops.write_state(
+            path,
+            stack_name=stack.stack_name,
+            endpoint_url=stack.endpoint_url,
+            region=stack.region,
+            outputs=stack.outputs,
+            extra={
+                "simulatorUrl": world.simulator_url,
+                "caFile": str(world.ca.ca_file),
+                "targets": world.ports,
+            },
+        )
+        print(f"local stack  {stack.endpoint_url}  (state file {path})")
+        print(f"simulator    {world.simulator_url}")
+        for key, port in world.ports.items():
+            print(f"target       {key:<11} https://localhost:{port}")
+        print("Ctrl-C to stop.", flush=True)
+        if ready is not None:
+            ready.set()
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            path.unlink(missing_ok=True)
+    return 0
