@@ -86,7 +86,7 @@ def local_world(*, rate_per_minute: float = 600, burst: int = 20) -> Iterator[Lo
     api_key = "demo-" + secrets.token_urlsafe(24)
     leaf = ca.issue("localhost", "127.0.0.1")
     app = create_simulator_app(
-        SimulatorConfig(api_keys=[api_key], rate_per_minute=rate_per_minute, burst=burst)
+        SimulatorConfig(api_keys=(api_key,), rate_per_minute=rate_per_minute, burst=burst)
     )
     with contextlib.ExitStack() as stack:
         served = stack.enter_context(serve_in_thread(app, certfile=leaf.cert, keyfile=leaf.key))

@@ -294,7 +294,8 @@ class RunningLocalStack:
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(
+        client: Any = boto3.client
+        return client(
             service,
             endpoint_url=self.endpoint_url,
             region_name=self.region,

@@ -64,7 +64,7 @@ def serve_in_thread(
         await original_startup(sockets=sockets)
         started.set()
 
-    server.startup = startup  # type: ignore[method-assign]
+    server.startup = startup
     thread.start()
     if not started.wait(timeout=30):
         raise RuntimeError("uvicorn did not start within 30 s")

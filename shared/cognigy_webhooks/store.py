@@ -118,7 +118,9 @@ class Store:
             if expected_version is None:  # nothing recorded: nothing to delete, audit only
                 record_op = {}
         else:
-            record_op = {"Put": {"TableName": self.endpoints_table, "Item": to_item(_dump(record)), **condition}}
+            record_op = {
+                "Put": {"TableName": self.endpoints_table, "Item": to_item(_dump(record)), **condition}
+            }
         audit_item = to_item(_dump(audit))
         audit_item["sk"] = {"S": audit.sk}
         audit_op = {
@@ -242,7 +244,7 @@ class DynamoRateLimiter:
         except ClientError as exc:
             if _code(exc) != "ConditionalCheckFailedException":
                 raise StoreError(f"rate limiter update failed: {_code(exc)}") from exc
-            old = exc.response.get("Item")
+            old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
         tat = float(old["tat"]["N"]) if old and "tat" in old else None
         if tat is not None and tat > limit:
             return tat - limit
@@ -339,7 +341,9 @@ class DesiredSetStore:
             resp = self._s3.get_object(**kwargs)
             data = json.loads(resp["Body"].read())
         except (ClientError, BotoCoreError) as exc:
-            raise StoreError(f"reading the desired set s3://{self.bucket}/{key} failed: {_code(exc)}") from exc
+            raise StoreError(
+                f"reading the desired set s3://{self.bucket}/{key} failed: {_code(exc)}"
+            ) from exc
         except ValueError as exc:
             raise StoreError(f"the desired set s3://{self.bucket}/{key} is not JSON") from exc
         return data, str(resp.get("VersionId") or "null")
@@ -381,7 +385,12 @@ class Executions:
 
 
 def start_desired_version(
-    executions: Executions, desired: DesiredSetStore, *, source: str, prune: bool, version_id: str | None = None
+    executions: Executions,
+    desired: DesiredSetStore,
+    *,
+    source: str,
+    prune: bool,
+    version_id: str | None = None,
 ) -> tuple[str, bool] | None:
     """Reconcile one version of the desired set in the config bucket (the latest when not given)."""
     version = version_id or desired.latest_version()
