@@ -47,10 +47,15 @@ _EXPORTS: dict[str, str] = {
     # Cognigy REST API
     "create_cognigy_client": "cognigy",
     "CognigyClient": "cognigy",
+    "CognigyWebhook": "cognigy",
+    # pacing
+    "RateLimiter": "ratelimit",
+    "TokenBucket": "ratelimit",
     # tutorial flows
     "register_webhook_with_retry": "registration",
     "process_registration_jobs": "registration",
     "configure_timeout_pipeline": "registration",
+    "RegistrationResult": "registration",
     "inject_loop_prevention_headers": "loopguard",
     "read_loop_headers": "loopguard",
     "LoopInfo": "loopguard",

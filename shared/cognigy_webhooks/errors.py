@@ -57,7 +57,17 @@ class CognigyThrottled(CognigyError):
 
 class CognigyUnavailable(CognigyError):
     """Transient: 5xx (but 501/511), 408, a network error or a timeout. Safe to retry (reads) or to
-    re-check before retrying (writes)."""
+    re-check before retrying (writes).
+
+    ``maybe_applied`` is True when the request may have reached Cognigy and taken effect although no
+    usable answer came back (a 5xx, a read timeout, a reset after sending): a create that failed so
+    must be looked up by name before it is sent again. False when it surely was not sent (connect
+    failure) or the server says it never read it (408).
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, maybe_applied: bool = False) -> None:
+        self.maybe_applied = maybe_applied
+        super().__init__(message, status_code=status_code)
 
 
 class CognigyAuthError(CognigyError):

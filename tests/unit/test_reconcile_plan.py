@@ -101,7 +101,9 @@ def test_summarize_groups_outcomes() -> None:
 
 
 @pytest.mark.parametrize(("retry_after", "seconds"), [(None, 5), (0.2, 1), (2.0, 2), (2.1, 3)])
-def test_throttle_restated_with_whole_seconds_for_the_wait_state(retry_after: float | None, seconds: int) -> None:
+def test_throttle_restated_with_whole_seconds_for_the_wait_state(
+    retry_after: float | None, seconds: int
+) -> None:
     restated = throttled_for_state_machine(CognigyThrottled("429 on POST", retry_after=retry_after))
     payload = json.loads(str(restated))
     assert payload["retryAfterSeconds"] == seconds
