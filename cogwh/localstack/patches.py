@@ -1,0 +1,272 @@
+"""The places the local stack hooks into moto 5.2.5 (pinned in pyproject: these touch internals).
+
+- Lambda invocations go to the in-process handlers: ``LambdaSimpleBackend.invoke`` (Step Functions
+  tasks, SQS event source mappings, the Lambda API) and ``LambdaFunction.invoke`` (DynamoDB streams).
+- ``StepFunctionsParserBackend.start_execution`` gets a uuid name when none is given (moto names the
+  execution ``None`` and refuses a second unnamed start).
+- DynamoDB streams as AWS emits them: ``StreamShard.add`` runs under a lock (concurrent writers
+  duplicated deliveries); ``update_item`` creating an item emits one INSERT, not two (moto first puts
+  the bare key); ``transact_write_items`` emits its records once it commits, none when cancelled.
+- The sleeps of the retrier (``retrier_decl.time.sleep``) and of Wait states
+  (``WaitFunction._wait_interval``) are scaled by the stack's time factor.
+- ``ExecutionWorker._execution_logic`` reports when an execution ends, so waiting needs no polling.
+- ``ExecutionWorker.stop`` waits the moment a just-started worker needs to build its environment
+  (moto raised AttributeError when StopExecution came right after StartExecution).
+- ``Environment.set_error`` leaves a stopped execution stopped (moto let the error of a Map
+  iteration aborted by the stop turn ABORTED into FAILED).
+- ``events.models.Rule.send_to_targets`` delivers to state machine and Lambda targets (moto raises
+  NotImplementedError for them), honours the rule's State, and never lets a rule without an event
+  pattern (a schedule) match put_events.
+
+Every replacement is undone by ``restore``; each one calls back into the stack through ``Hooks``."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, Protocol
+
+_MISSING = object()
+
+
+class Hooks(Protocol):
+    def dispatch(
+        self, function: str, body: Any, headers: Mapping[str, Any] | None, response_headers: dict[str, Any]
+    ) -> bytes | None:
+        """The invocation's response body, or None when the function is not one of the stack's."""
+
+    def retry_sleep(self, seconds: float) -> None: ...
+
+    def wait_state(self, env: Any, seconds: float) -> None: ...
+
+    def execution_started(self, arn: str) -> None: ...
+
+    def execution_ended(self, arn: str, crash: BaseException | None) -> None: ...
+
+    def deliver_event(self, rule: Any, target: Mapping[str, Any], event: Mapping[str, Any]) -> None: ...
+
+
+class _ScaledTime:
+    """Stands in for the ``time`` module inside moto's retrier: only ``sleep`` changes."""
+
+    def __init__(self, sleep: Callable[[float], None]) -> None:
+        self._sleep = sleep
+
+    def sleep(self, seconds: float) -> None:
+        self._sleep(seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+class MotoPatches:
+    def __init__(self, hooks: Hooks) -> None:
+        self._hooks = hooks
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def _swap(self, owner: type | ModuleType, name: str, make: Callable[[Any], Any]) -> None:
+        """Replace ``owner.name`` with ``make(original)``, remembering the original."""
+        original = vars(owner).get(name, _MISSING)
+        if original is _MISSING:
+            raise RuntimeError(f"moto changed: {owner!r} has no {name}")
+        self._saved.append((owner, name, original))
+        setattr(owner, name, make(original))
+
+    def install(self) -> None:
+        from moto.awslambda.models import LambdaFunction
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+        from moto.dynamodb.models import DynamoDBBackend
+        from moto.dynamodb.models.table import StreamShard
+        from moto.events.models import Rule
+        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
+            WaitFunction,
+        )
+        from moto.stepfunctions.parser.asl.eval.environment import Environment
+        from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+        hooks = self._hooks
+        try:
+            self._swap(LambdaSimpleBackend, "invoke", lambda original: _backend_invoke(hooks, original))
+            self._swap(LambdaFunction, "invoke", lambda original: _function_invoke(hooks, original))
+            self._swap(StepFunctionsParserBackend, "start_execution", _named_start_execution)
+            self._swap(StreamShard, "add", _stream_add)
+            self._swap(DynamoDBBackend, "update_item", _single_insert_update)
+            self._swap(DynamoDBBackend, "transact_write_items", _committed_stream_records)
+            self._swap(retrier_decl, "time", lambda original: _ScaledTime(hooks.retry_sleep))
+            self._swap(WaitFunction, "_wait_interval", lambda original: _scaled_wait(hooks))
+            self._swap(
+                ExecutionWorker, "_execution_logic", lambda original: _reporting_logic(hooks, original)
+            )
+            self._swap(Rule, "send_to_targets", lambda original: _routing_send(hooks, original))
+            self._swap(Environment, "set_error", _stop_wins_over_error)
+            self._swap(ExecutionWorker, "stop", _stop_after_start)
+        except BaseException:
+            self.restore()
+            raise
+
+    def restore(self) -> None:
+        while self._saved:
+            owner, name, original = self._saved.pop()
+            setattr(owner, name, original)
+
+
+def _backend_invoke(hooks: Hooks, original: Any) -> Any:
+    def invoke(
+        backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
+    ) -> Any:
+        result = hooks.dispatch(function_name, body, headers, response_headers)
+        if result is None:
+            return original(backend, function_name, qualifier, body, headers, response_headers)
+        response_headers["Content-Length"] = str(len(result))
+        return result
+
+    return invoke
+
+
+def _function_invoke(hooks: Hooks, original: Any) -> Any:
+    def invoke(function: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
+        result = hooks.dispatch(function.function_arn, body, request_headers, response_headers)
+        if result is None:
+            return original(function, body, request_headers, response_headers)
+        return result
+
+    return invoke
+
+
+def _named_start_execution(original: Any) -> Any:
+    def start_execution(
+        backend: Any,
+        state_machine_arn: str,
+        name: Any = None,
+        execution_input: Any = None,
+        trace_header: Any = None,
+    ) -> Any:
+        return original(backend, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
+
+    return start_execution
+
+
+# Per thread: skip the bare-key INSERT of an update_item that creates its item; collect the stream
+# records of a transaction until it commits.
+_stream_state = threading.local()
+
+
+def _stream_add(original: Any) -> Any:
+    locks: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+    guard = threading.Lock()
+
+    def add(shard: Any, old: Any, new: Any) -> None:
+        if old is None and getattr(_stream_state, "skip_bare_insert", False):
+            _stream_state.skip_bare_insert = False
+            return
+        pending = getattr(_stream_state, "transaction", None)
+        if pending is not None:
+            pending.append((shard, old, new))
+            return
+        with guard:
+            lock = locks.setdefault(shard, threading.RLock())
+        with lock:  # re-entrant: a stream consumer may write to the table it consumes
+            original(shard, old, new)
+
+    return add
+
+
+def _single_insert_update(original: Any) -> Any:
+    def update_item(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        _stream_state.skip_bare_insert = True  # consumed by moto's inner put of the bare key, if any
+        try:
+            return original(backend, *args, **kwargs)
+        finally:
+            _stream_state.skip_bare_insert = False
+
+    return update_item
+
+
+def _committed_stream_records(original: Any) -> Any:
+    def transact_write_items(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(_stream_state, "transaction", None) is not None:
+            return original(backend, *args, **kwargs)
+        pending: list[tuple[Any, Any, Any]] = []
+        _stream_state.transaction = pending
+        try:
+            result = original(backend, *args, **kwargs)
+        finally:
+            _stream_state.transaction = None
+        for shard, old, new in pending:  # committed: deliver in order (a cancelled one raised above)
+            type(shard).add(shard, old, new)
+        return result
+
+    return transact_write_items
+
+
+def _scaled_wait(hooks: Hooks) -> Any:
+    def wait_interval(wait_function: Any, env: Any, wait_seconds: int) -> None:
+        hooks.wait_state(env, wait_seconds)
+
+    return wait_interval
+
+
+def _reporting_logic(hooks: Hooks, original: Any) -> Any:
+    def execution_logic(worker: Any) -> None:
+        arn = worker._evaluation_details.execution_details.arn
+        hooks.execution_started(arn)
+        crash: BaseException | None = None
+        try:
+            original(worker)
+        except BaseException as exc:
+            crash = exc
+            raise
+        finally:
+            hooks.execution_ended(arn, crash)
+
+    return execution_logic
+
+
+def _stop_after_start(original: Any) -> Any:
+    def stop(worker: Any, stop_date: Any, error: Any, cause: Any) -> None:
+        deadline = time.monotonic() + 5
+        while worker.env is None and time.monotonic() < deadline:  # moto offers no hook for this
+            time.sleep(0.005)
+        original(worker, stop_date=stop_date, error=error, cause=cause)
+
+    return stop
+
+
+def _stop_wins_over_error(original: Any) -> Any:
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    def set_error(env: Any, error: Any) -> None:
+        if isinstance(env._program_state, ProgramStopped):
+            return
+        original(env, error)
+
+    return set_error
+
+
+def _routing_send(hooks: Hooks, original: Any) -> Any:
+    def send_to_targets(rule: Any, original_event: Any, transform_input: bool = True) -> None:
+        if rule.state != "ENABLED" or not rule.event_pattern.get_pattern():
+            return  # a disabled rule delivers nothing; a schedule rule only fires on its schedule
+        ours = [t for t in rule.targets if _arn_service(t.get("Arn", "")) in ("states", "lambda")]
+        if ours and rule.event_pattern.matches_event(original_event):
+            for target in ours:
+                hooks.deliver_event(rule, target, original_event)
+        others = [t for t in rule.targets if t not in ours]
+        if others:
+            view = object.__new__(type(rule))  # a copy that moto does not track as a model instance
+            view.__dict__.update(rule.__dict__)
+            view.targets = others
+            original(view, original_event, transform_input)
+
+    return send_to_targets
+
+
+def _arn_service(arn: str) -> str:
+    parts = str(arn).split(":")
+    return parts[2] if len(parts) > 2 else ""
