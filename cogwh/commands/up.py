@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
 from typing import Any
 
@@ -28,6 +29,8 @@ def run(
     from cogwh.localstack import LocalStack
 
     stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():  # stop cleanly on SIGTERM too
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     path = ops.state_file()
     with (
         local_world() as world,
