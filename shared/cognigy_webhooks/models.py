@@ -460,8 +460,10 @@ AuditAction = Literal[
 
 
 class WebhookAuditLog(_Model):
-    """The tutorial's audit record, filled with real values."""
+    """The tutorial's audit record, filled with real values. ``event_id`` (ours) lets a monitoring
+    platform drop the duplicates an at-least-once stream delivery can produce."""
 
+    event_id: str | None = None
     webhook_id: str | None = None
     action: str
     timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))

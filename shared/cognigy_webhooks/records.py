@@ -102,10 +102,13 @@ class AuditEvent(_Model):
         return f"{self.timestamp.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{self.event_id}"
 
     def with_retention(self, days: int) -> AuditEvent:
-        return self.model_copy(update={"expires_at": int((self.timestamp + timedelta(days=days)).timestamp())})
+        return self.model_copy(
+            update={"expires_at": int((self.timestamp + timedelta(days=days)).timestamp())}
+        )
 
     def to_webhook_audit_log(self) -> WebhookAuditLog:
         return WebhookAuditLog(
+            event_id=self.event_id,
             webhook_id=self.webhook_id,
             action=self.action,
             timestamp=self.timestamp,

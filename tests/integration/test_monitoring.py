@@ -31,6 +31,7 @@ pytestmark = pytest.mark.anyio
 TOKEN = "mon-token-7f3a9c1e5b2d4a6c8e0f"
 COGNIGY_KEY = "cognigy-key-0123456789abcdef0123"
 EVENT_FIELDS = {
+    "eventId",
     "webhookId",
     "action",
     "timestamp",
@@ -163,6 +164,7 @@ async def test_batches_arrive_complete_and_in_order(sink: tuple[Sink, str]) -> N
     assert [len(r.body["events"]) for r in recorder.received] == [100, 100, 50]
     assert [e["webhookId"] for e in recorder.events] == [log.webhook_id for log in logs]
     assert recorder.events[0] == {
+        "eventId": None,
         "webhookId": "wh-0000",
         "action": "register",
         "timestamp": "2024-05-01T12:00:00Z",
