@@ -17,16 +17,18 @@ COMMANDS: dict[str, str] = {
     "status": "status",
     "audit": "audit",
     "probe": "probe",
+    "sign": "sign",
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cogwh",
-        description="Register, probe and receive NICE Cognigy webhook endpoints on AWS (or on the local stack).",
+        description="Register, probe and receive NICE Cognigy webhook endpoints on AWS "
+        "(or on the local stack).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         importlib.import_module(f"cogwh.commands.{module}").register(sub)
     return parser
 

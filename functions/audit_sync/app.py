@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cognigy_webhooks.audit_sync import AuditSync, client_ssl_context
 from cognigy_webhooks.observability import logger, metrics
-from cognigy_webhooks.settings_stack import AuditSyncSettings
+from cognigy_webhooks.settings import AuditSyncSettings
 from cognigy_webhooks.store import SecretResolver
 
 SETTINGS = AuditSyncSettings.from_env()

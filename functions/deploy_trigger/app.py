@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cognigy_webhooks.observability import logger
-from cognigy_webhooks.settings_stack import DeployTriggerSettings
+from cognigy_webhooks.settings import DeployTriggerSettings
 from cognigy_webhooks.store import DesiredSetStore, Executions, start_desired_version
 
 SETTINGS = DeployTriggerSettings.from_env()

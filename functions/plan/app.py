@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cognigy_webhooks.observability import logger
 from cognigy_webhooks.reconcile import plan
-from cognigy_webhooks.settings_stack import PlanSettings
+from cognigy_webhooks.settings import PlanSettings
 from cognigy_webhooks.store import DesiredSetStore, Store
 
 SETTINGS = PlanSettings.from_env()

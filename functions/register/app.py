@@ -13,13 +13,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cognigy_webhooks.cognigy import CognigyClient
 from cognigy_webhooks.observability import logger
 from cognigy_webhooks.reconcile import RegisterDeps, RegisterRequest, parse_register_request, register
-from cognigy_webhooks.settings_stack import RegisterSettings
+from cognigy_webhooks.settings import RegisterSettings
 from cognigy_webhooks.store import DynamoRateLimiter, SecretResolver, Store
 
 SETTINGS = RegisterSettings.from_env()
 DDB = boto3.client("dynamodb")
 STORE = Store(DDB, endpoints_table=SETTINGS.endpoints_table, audit_table=SETTINGS.audit_table)
 SECRETS = SecretResolver(max_age=SETTINGS.secret_max_age)
+
+
+def _fresh_secret(secret_id: str) -> str:
+    return SECRETS.get(secret_id, force=True)
 
 
 async def _register(request: RegisterRequest) -> dict[str, Any]:
@@ -37,7 +41,9 @@ async def _register(request: RegisterRequest) -> dict[str, Any]:
             store=STORE,
             cognigy=api,
             limiter=limiter,
-            resolve_secret=SECRETS.get,
+            # an endpoint's secret is read fresh: a value rotated behind the same ARN must reach Cognigy
+            # now, not when the cache expires (the API key above may be cached)
+            resolve_secret=_fresh_secret,
             retention_days=SETTINGS.audit_retention_days,
         )
         result = await register(request, deps)

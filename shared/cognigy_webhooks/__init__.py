@@ -61,12 +61,19 @@ _EXPORTS: dict[str, str] = {
     "LoopInfo": "loopguard",
     "sync_to_monitoring_platform": "monitoring",
     "SyncResult": "monitoring",
+    "AuditSync": "audit_sync",
     # probe
     "ReachabilityResult": "probe",
     "verify_endpoint_reachability": "probe",
     "probe_url": "probe",
     "probe_endpoint": "probe",
     "ProbePolicy": "probe",
+    "CertificateProblem": "models",
+    "ProbeSettings": "settings",
+    # the receiver (boto3 and the standard library only: no pydantic at its cold start)
+    "Receiver": "receiving",
+    "ReceiveSettings": "settings_receive",
+    "parse_xml": "receiving",
 }
 
 __all__ = sorted(_EXPORTS)

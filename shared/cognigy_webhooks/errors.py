@@ -36,6 +36,14 @@ class InvalidSpec(CognigyWebhooksError, ValueError):
         return cls(errors)
 
 
+class InvalidSettings(CognigyWebhooksError, ValueError):
+    """An environment variable broke a rule. ``errors`` names each variable at fault."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e['variable']}: {e['message']}" for e in errors))
+
+
 # --- Cognigy REST API ---------------------------------------------------------------------------
 
 

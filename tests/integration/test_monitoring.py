@@ -15,15 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
-from cognigy_webhooks import WebhookAuditLog, sync_to_monitoring_platform
-from cognigy_webhooks.cognigy import create_cognigy_client
-from cognigy_webhooks.monitoring import SyncResult, parse_retry_after
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from cognigy_webhooks import WebhookAuditLog, sync_to_monitoring_platform
+from cognigy_webhooks.cognigy import create_cognigy_client
+from cognigy_webhooks.monitoring import SyncResult, parse_retry_after
 from cogwh.servers import serve_in_thread
 
 pytestmark = pytest.mark.anyio

@@ -19,11 +19,11 @@ from cognigy_webhooks.audit_sync import (
     plan_batch,
     undelivered,
 )
-from cognigy_webhooks.errors import InvalidSpec
+from cognigy_webhooks.errors import InvalidSettings, InvalidSpec
 from cognigy_webhooks.models import WebhookAuditLog
 from cognigy_webhooks.monitoring import SyncResult
 from cognigy_webhooks.observability import SERVICE
-from cognigy_webhooks.settings_stack import AuditSyncSettings
+from cognigy_webhooks.settings import AuditSyncSettings
 from cogwh.certs import LocalCA
 from tests.support.monitoring_platform import HOLD, MonitoringPlatform, serve_platform
 
@@ -469,10 +469,10 @@ def test_settings_read_the_function_s_own_variables() -> None:
     ],
 )
 def test_bad_settings_name_the_variable(environ: dict[str, str], field: str, message: str) -> None:
-    with pytest.raises(InvalidSpec) as refused:
+    with pytest.raises(InvalidSettings) as refused:
         AuditSyncSettings.from_env(environ)
 
-    assert [e["field"] for e in refused.value.errors] == [field]
+    assert [e["variable"] for e in refused.value.errors] == [field]
     assert refused.value.errors[0]["message"].startswith(message)
     assert "hunter2" not in str(refused.value)
 

@@ -8,6 +8,10 @@ import sys
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from starlette.datastructures import Headers
+
 from cognigy_webhooks import inject_loop_prevention_headers
 from cognigy_webhooks.errors import InvalidSpec
 from cognigy_webhooks.loopguard import (
@@ -20,9 +24,6 @@ from cognigy_webhooks.loopguard import (
     read_loop_headers,
 )
 from cognigy_webhooks.models import WebhookEndpoint, parse_endpoint
-from hypothesis import given
-from hypothesis import strategies as st
-from starlette.datastructures import Headers
 
 SECRET = "s" * 40
 

@@ -7,6 +7,7 @@ import traceback
 from typing import Any
 
 import pytest
+
 from cognigy_webhooks.errors import InvalidSpec
 from cognigy_webhooks.models import (
     REDACTED,

@@ -10,6 +10,10 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from starlette.datastructures import Headers
+
 from cognigy_webhooks.signing import (
     MAX_HEADER_LENGTH,
     Refusal,
@@ -20,9 +24,6 @@ from cognigy_webhooks.signing import (
     verify_standard_webhook,
     verify_webhook_signature,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-from starlette.datastructures import Headers
 
 NOW = 1_700_000_000
 SECRET = "cognigy-signing-secret-0123456789abcdef"

@@ -1,29 +1,70 @@
-"""Each function's environment as a model, checked at cold start (logic never reads os.environ)."""
+"""Each function's environment as a pydantic model, checked once at cold start.
+
+Logic never reads ``os.environ``: a handler builds its settings with ``XSettings.from_env()`` at import
+time and hands plain values to the library. A bad value stops the cold start with
+:class:`InvalidSettings` naming the variable (never echoing its value). An empty variable counts as
+unset (SAM templates often pass ``""`` for an optional parameter).
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Annotated, Self
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cognigy_webhooks.errors import InvalidSpec
+from cognigy_webhooks.errors import InvalidSettings
 
 
-class _Env(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+class _EnvSettings(BaseModel):
+    """Fields are read from the environment variables named by their ``alias``."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True, populate_by_name=True)
+    PREFIX: ClassVar[str] = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
-        """Read the environment; a missing or bad variable raises InvalidSpec naming it."""
+        """Build from ``environ`` (default ``os.environ``); only this model's variables are read."""
+        source = os.environ if environ is None else environ
+        names = [field.alias or name for name, field in cls.model_fields.items()]
+        values: dict[str, Any] = {name: source[name] for name in names if source.get(name, "") != ""}
         try:
-            return cls.model_validate(dict(os.environ if environ is None else environ))
+            return cls.model_validate(values)
         except ValidationError as exc:
-            raise InvalidSpec.from_validation_error(exc) from None
+            raise InvalidSettings(
+                [
+                    {
+                        "variable": ".".join(str(p) for p in err.get("loc", ())) or cls.__name__,
+                        "message": str(err.get("msg", "invalid")).removeprefix("Value error, "),
+                    }
+                    for err in exc.errors(include_input=False, include_url=False)
+                ]
+            ) from None
 
 
-class StackTables(_Env):
+class ProbeSettings(_EnvSettings):
+    """The probe function's environment.
+
+    ``PROBE_ALLOW_PRIVATE_NETWORKS`` (default false): let loopback and private-use addresses through
+    the SSRF guard (the local stack only). ``PROBE_CA_BUNDLE`` (optional): a PEM file of the CAs to
+    trust instead of the public roots (the local stack points it at its own CA).
+    ``PROBE_CERT_WARNING_DAYS`` (default 21): warn when a certificate expires sooner."""
+
+    allow_private_networks: Annotated[bool, Field(alias="PROBE_ALLOW_PRIVATE_NETWORKS")] = False
+    ca_bundle: Annotated[str | None, Field(alias="PROBE_CA_BUNDLE")] = None
+    cert_warning_days: Annotated[int, Field(alias="PROBE_CERT_WARNING_DAYS", ge=0, le=3650)] = 21
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _readable_file(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError("must name a readable PEM file")
+        return value
+
+
+class StackTables(_EnvSettings):
     endpoints_table: Annotated[str, Field(alias="ENDPOINTS_TABLE", min_length=3)]
     audit_table: Annotated[str, Field(alias="AUDIT_TABLE", min_length=3)]
 
@@ -43,12 +84,12 @@ class RegisterSettings(StackTables):
     secret_max_age: Annotated[int, Field(alias="SECRET_MAX_AGE_SECONDS", ge=0)] = 300
 
 
-class DeployTriggerSettings(_Env):
+class DeployTriggerSettings(_EnvSettings):
     config_bucket: Annotated[str, Field(alias="CONFIG_BUCKET", min_length=3)]
     state_machine_arn: Annotated[str, Field(alias="RECONCILE_STATE_MACHINE_ARN", min_length=3)]
 
 
-class AuditSyncSettings(_Env):
+class AuditSyncSettings(_EnvSettings):
     """The audit_sync function: the audit table's stream -> the user's monitoring platform.
 
     ``MONITORING_URL`` is where audit events are POSTed: no user-info in it (the token comes from
@@ -73,7 +114,7 @@ class AuditSyncSettings(_Env):
         settings = super().from_env(environ)
         problems = settings._problems()
         if problems:
-            raise InvalidSpec([{"field": field, "message": message} for field, message in problems])
+            raise InvalidSettings([{"variable": field, "message": message} for field, message in problems])
         return settings
 
     def _problems(self) -> list[tuple[str, str]]:
