@@ -98,6 +98,14 @@ class MotoPatches:
             self._swap(StreamShard, "add", _stream_add)
             self._swap(DynamoDBBackend, "update_item", _single_insert_update)
             self._swap(DynamoDBBackend, "transact_write_items", _committed_stream_records)
+            for write in (
+                "put_item",
+                "update_item",
+                "delete_item",
+                "batch_write_item",
+                "transact_write_items",
+            ):
+                self._swap(DynamoDBBackend, write, _serialised_write)  # outermost
             self._swap(retrier_decl, "time", lambda original: _ScaledTime(hooks.retry_sleep))
             self._swap(WaitFunction, "_wait_interval", lambda original: _scaled_wait(hooks))
             self._swap(
@@ -186,6 +194,21 @@ def _single_insert_update(original: Any) -> Any:
             _stream_state.skip_bare_insert = False
 
     return update_item
+
+
+# moto 5.2.5's transact_write_items deep-copies the tables it writes (for its rollback) while other
+# threads (Map workers) write to them: "dictionary changed size during iteration", and a rollback would
+# restore over their writes. One re-entrant lock around every write keeps each one whole (re-entrant:
+# a stream consumer runs inside the writer's own call and may write again).
+_WRITE_LOCK = threading.RLock()
+
+
+def _serialised_write(original: Any) -> Any:
+    def write(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        with _WRITE_LOCK:
+            return original(backend, *args, **kwargs)
+
+    return write
 
 
 def _committed_stream_records(original: Any) -> Any:

@@ -276,10 +276,12 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
         except CognigyThrottled as exc:
             raise throttled_for_state_machine(exc) from None
         except (CognigyAuthError, CognigyForbidden) as exc:
+            # audit only: the record stays as it was (record=None with the existing version would
+            # DELETE it, losing the webhook id of an endpoint Cognigy still holds)
             _commit(
                 deps,
                 name,
-                existing,
+                None,
                 None,
                 _event(
                     request,

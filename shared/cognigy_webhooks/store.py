@@ -182,6 +182,11 @@ class DynamoRateLimiter:
     ``acquire(n)`` takes n requests' worth. When the budget needs a wait of at most ``max_inline_wait``
     seconds it waits in place; a longer wait raises :class:`CognigyThrottled` with the seconds, which the
     state machine waits out without holding a Lambda.
+
+    One write per acquire in the steady state: the pacing update also takes a bucket whose time passed
+    less than ``slack`` seconds ago (adding the cost to it, not to now), and gives up ``slack`` of the
+    tolerance for it, so the budget is never exceeded; only a bucket idle for longer needs the restart
+    update, which goes first when the last look at the bucket saw it idle.
     """
 
     def __init__(
@@ -194,9 +199,10 @@ class DynamoRateLimiter:
         burst: int,
         clock: Callable[[], float] = time.time,
         max_inline_wait: float = 2.0,
+        slack: float | None = None,
     ) -> None:
-        if rate_per_minute <= 0 or burst < 1:
-            raise ValueError("rate_per_minute must be > 0 and burst >= 1")
+        if rate_per_minute <= 0 or burst < 1 or (slack is not None and slack < 0):
+            raise ValueError("rate_per_minute must be > 0, burst >= 1 and slack >= 0")
         self._ddb = client
         self.table = table
         self.bucket = bucket
@@ -205,6 +211,9 @@ class DynamoRateLimiter:
         self.burst = burst
         self._clock = clock
         self.max_inline_wait = max_inline_wait
+        # Half the tolerance (at most 1 s): restarts (and their races) stay rare, the burst stays whole
+        # after an idle spell and half of it remains ahead of a busy one.
+        self.slack = min(1.0, self.tolerance / 2) if slack is None else slack
         self.writes = 0  # write requests sent (for benchmarks)
 
     async def acquire(self, n: int = 1) -> None:
@@ -220,49 +229,68 @@ class DynamoRateLimiter:
             await asyncio.sleep(wait)
 
     def _try_take(self, n: int) -> float:
-        """One conditional update; returns 0 when taken, else the seconds to wait."""
+        """Returns 0 when taken, else the seconds to wait. Pacing (the bucket's time is at most
+        ``slack`` in the past: add the cost) and restart (longer idle: now + cost) are one conditional
+        update each, their conditions complementary; the one the last look suggests goes first."""
         now = self._clock()
         cost = n * self.interval
-        limit = now + self.tolerance - cost
-        key = {"bucket": {"S": self.bucket}}
+        floor = now - self.slack
+        limit = now + self.tolerance - cost - self.slack
+        hint = _LAST_TAT.get(self.bucket)
+        idle_first = hint is None or hint < floor
+        for idle in (idle_first, not idle_first):
+            old = self._restart(now, cost, floor) if idle else self._pace(cost, floor, limit)
+            if old is None:
+                return 0.0
+            if old > limit:
+                return old - limit
+        return 0.001  # another caller moved it between the two updates: look again at once
+
+    def _restart(self, now: float, cost: float, floor: float) -> float | None:
+        # From the floor, not from now: that is GCRA's max(tat, now) with the idle credit capped at
+        # ``slack``, so two callers restarting at once both succeed unless they are within ``cost``
+        # of each other (the second one's floor is then still below the first one's new tat).
+        return self._update(
+            "SET tat = :new",
+            "attribute_not_exists(tat) OR tat < :floor",
+            {":new": {"N": _num(floor + cost)}, ":floor": {"N": _num(floor)}},
+        )
+
+    def _pace(self, cost: float, floor: float, limit: float) -> float | None:
+        return self._update(
+            "SET tat = tat + :cost",
+            "tat BETWEEN :floor AND :limit",
+            {":cost": {"N": _num(cost)}, ":floor": {"N": _num(floor)}, ":limit": {"N": _num(limit)}},
+        )
+
+    def _update(self, expression: str, condition: str, values: dict[str, Any]) -> float | None:
+        """One conditional update of the bucket: None when it applied, else the tat it found
+        (-inf when the bucket has none). Either way the tat seen is kept as the next hint."""
         try:
             self.writes += 1
-            self._ddb.update_item(
+            resp = self._ddb.update_item(
                 TableName=self.table,
-                Key=key,
-                UpdateExpression="SET tat = if_not_exists(tat, :zero) + :cost",
-                ConditionExpression="tat BETWEEN :now AND :limit",
-                ExpressionAttributeValues={
-                    ":cost": {"N": _num(cost)},
-                    ":now": {"N": _num(now)},
-                    ":limit": {"N": _num(limit)},
-                    ":zero": {"N": "0"},
-                },
+                Key={"bucket": {"S": self.bucket}},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return 0.0
         except ClientError as exc:
             if _code(exc) != "ConditionalCheckFailedException":
                 raise StoreError(f"rate limiter update failed: {_code(exc)}") from exc
-            old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-        tat = float(old["tat"]["N"]) if old and "tat" in old else None
-        if tat is not None and tat > limit:
-            return tat - limit
-        # idle bucket (no state, or its time has passed): start from now
-        try:
-            self.writes += 1
-            self._ddb.update_item(
-                TableName=self.table,
-                Key=key,
-                UpdateExpression="SET tat = :new",
-                ConditionExpression="attribute_not_exists(tat) OR tat < :now",
-                ExpressionAttributeValues={":new": {"N": _num(now + cost)}, ":now": {"N": _num(now)}},
-            )
-            return 0.0
-        except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise StoreError(f"rate limiter update failed: {_code(exc)}") from exc
-            return 0.001  # another caller moved it first: look again at once
+            item: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+            old = float(item["tat"]["N"]) if "tat" in item else float("-inf")
+            _LAST_TAT[self.bucket] = old
+            return old
+        _LAST_TAT[self.bucket] = float(resp["Attributes"]["tat"]["N"])
+        return None
+
+
+# The last tat seen per bucket, shared by every limiter in this process (a warm Lambda's invocations,
+# the local stack's threads): only a hint for which update to try first, never trusted for the budget.
+_LAST_TAT: dict[str, float] = {}
 
 
 def _num(value: float) -> str:

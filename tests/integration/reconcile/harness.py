@@ -1,0 +1,141 @@
+"""What the reconcile integration tests drive: the local stack (template.yaml + the real ASL on moto,
+waits instant) next to a local world (LocalCA, the Cognigy simulator over TLS, HTTPS targets).
+
+:class:`Harness` applies desired sets through :func:`cogwh.ops.apply` (the CLI's own path: secrets to
+Secrets Manager, the desired set to the config bucket, a deterministically named execution) and gives
+the execution's history, the records, the audit events and the simulator's view of what happened.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cognigy_webhooks.records import AuditEvent, EndpointRecord
+from cognigy_webhooks.store import Store
+from cogwh import ops
+from cogwh.demo import LocalWorld
+from cogwh.localstack import LocalStack
+from cogwh.simulator import SimulatorState
+
+COGNIGY_WRITE_METHODS = ("POST", "PATCH", "DELETE")
+
+# A budget so roomy (on both sides: our limiter and the simulator's) that only the tests that inject
+# 429s on purpose ever meet one.
+RATE_PER_MINUTE = 60_000
+BURST = 1_000
+
+
+def stack_parameters(world: LocalWorld) -> dict[str, str]:
+    """The template's parameters for the local world, with the roomy Cognigy budget."""
+    return {
+        **world.stack_parameters(),
+        "CognigyRequestsPerMinute": str(RATE_PER_MINUTE),
+        "CognigyBurst": str(BURST),
+    }
+
+
+@dataclass
+class Applied:
+    """One finished reconcile execution."""
+
+    run: ops.ApplyRun
+    history: list[dict[str, Any]]
+
+    @property
+    def arn(self) -> str:
+        return self.run.execution_arn
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        assert self.run.status == "SUCCEEDED", f"{self.run.status}: {self.run.error} {self.run.cause}"
+        assert self.run.summary is not None
+        return self.run.summary
+
+    def result(self, name: str) -> dict[str, Any]:
+        found = [r for r in self.summary["results"] if r["name"] == name]
+        assert len(found) == 1, f"{name}: {len(found)} results in {self.summary['results']}"
+        return found[0]
+
+    def entered(self, state: str) -> list[dict[str, Any]]:
+        """The input of every time the execution entered ``state`` (parsed JSON), in order."""
+        return [
+            json.loads(e["stateEnteredEventDetails"].get("input") or "null")
+            for e in self.history
+            if e.get("stateEnteredEventDetails", {}).get("name") == state
+        ]
+
+    def entered_for(self, state: str, endpoint: str) -> list[dict[str, Any]]:
+        return [i for i in self.entered(state) if (i.get("endpoint") or {}).get("name") == endpoint]
+
+    def task_failures(self) -> list[dict[str, Any]]:
+        """Every failed Lambda task attempt (error name and cause), in order."""
+        return [
+            e["lambdaFunctionFailedEventDetails"]
+            for e in self.history
+            if "lambdaFunctionFailedEventDetails" in e
+        ]
+
+
+class Harness:
+    def __init__(self, stack: LocalStack, world: LocalWorld) -> None:
+        self.stack = stack
+        self.world = world
+        self.store = Store(
+            stack.client("dynamodb"),
+            endpoints_table=stack.outputs["EndpointsTableName"],
+            audit_table=stack.outputs["AuditTableName"],
+        )
+
+    @property
+    def sim(self) -> SimulatorState:
+        state = self.world.simulator_state
+        assert isinstance(state, SimulatorState)
+        return state
+
+    def url(self, name: str, port: str = "PORT_TLS13") -> str:
+        return f"https://localhost:{self.world.ports[port]}/hooks/{name}"
+
+    def endpoint(self, name: str, *, port: str = "PORT_TLS13", **fields: Any) -> dict[str, Any]:
+        """A desired endpoint (camelCase, as a user writes it) pointing at one of the local targets."""
+        return {"name": name, "url": self.url(name, port), "timeoutMs": 5000, **fields}
+
+    def apply(self, endpoints: list[dict[str, Any]], *, prune: bool = False, source: str = "cli") -> Applied:
+        run = ops.apply(
+            self.stack, {"endpoints": endpoints}, prune=prune, source=source, wait=self.stack.wait_execution
+        )
+        return Applied(run, self.stack.execution_history(run.execution_arn))
+
+    def record(self, name: str) -> EndpointRecord | None:
+        return self.store.get_record(name)
+
+    def audit(self, name: str) -> list[AuditEvent]:
+        """The endpoint's audit events, oldest first."""
+        return self.store.audit_for(name, newest_first=False)
+
+    def cognigy_writes(self) -> int:
+        return sum(self.sim.count(method=m) for m in COGNIGY_WRITE_METHODS)
+
+    def raw_items(self, output: str) -> list[dict[str, Any]]:
+        """Every item of a table (by its output name) as DynamoDB holds it (tests only: a Scan)."""
+        ddb = self.stack.client("dynamodb")
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.stack.outputs[output]}
+        while True:
+            page = ddb.scan(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def wipe(self) -> None:
+        """Empty the endpoint, audit and rate-limit tables (between tests)."""
+        ddb = self.stack.client("dynamodb")
+        for output, keys in (
+            ("EndpointsTableName", ("name",)),
+            ("AuditTableName", ("name", "sk")),
+            ("RateLimitTableName", ("bucket",)),
+        ):
+            for item in self.raw_items(output):
+                ddb.delete_item(TableName=self.stack.outputs[output], Key={k: item[k] for k in keys})
