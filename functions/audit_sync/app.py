@@ -41,6 +41,6 @@ SYNC = AuditSync(
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return SYNC.handle(event, context)

@@ -18,7 +18,7 @@ DESIRED = DesiredSetStore(boto3.client("s3"), SETTINGS.config_bucket)
 EXECUTIONS = Executions(boto3.client("stepfunctions"), SETTINGS.state_machine_arn)
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @event_source(data_class=EventBridgeEvent)
 def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     status = (event.detail.get("status-details") or {}).get("status")

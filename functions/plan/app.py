@@ -24,7 +24,7 @@ def _load(ref: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = plan(
         event.get("input", {}),

@@ -28,7 +28,7 @@ POLICY = ProbePolicy(
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="ProbeRequested", unit=MetricUnit.Count, value=1)
     if not isinstance(event, dict) or "endpoint" not in event:

@@ -11,6 +11,7 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cognigy_webhooks.cognigy import CognigyClient
+from cognigy_webhooks.errors import CognigyAuthError
 from cognigy_webhooks.observability import logger
 from cognigy_webhooks.reconcile import RegisterDeps, RegisterRequest, parse_register_request, register
 from cognigy_webhooks.settings import RegisterSettings
@@ -28,6 +29,16 @@ def _fresh_secret(secret_id: str) -> str:
 
 async def _register(request: RegisterRequest) -> dict[str, Any]:
     api_key = SECRETS.get(SETTINGS.cognigy_api_key_secret)
+    try:
+        return await _register_with(request, api_key)
+    except CognigyAuthError:
+        fresh = SECRETS.get(SETTINGS.cognigy_api_key_secret, force=True)
+        if fresh == api_key:  # the key itself is refused: the state machine fails the run
+            raise
+        return await _register_with(request, fresh)  # the cached key had been rotated
+
+
+async def _register_with(request: RegisterRequest, api_key: str) -> dict[str, Any]:
     limiter = DynamoRateLimiter(
         DDB,
         table=SETTINGS.rate_limit_table,
@@ -50,7 +61,7 @@ async def _register(request: RegisterRequest) -> dict[str, Any]:
     return result.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_register_request(event)
     logger.append_keys(endpoint=request.endpoint.get("name"), action=request.action)

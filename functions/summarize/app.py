@@ -11,7 +11,7 @@ from cognigy_webhooks.reconcile import summarize
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     summary = summarize(
         event.get("results") or [],

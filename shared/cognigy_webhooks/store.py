@@ -399,7 +399,8 @@ class Executions:
         return f"{source}-{digest}"[:80]
 
     def start(self, execution_input: dict[str, Any], *, name: str) -> tuple[str, bool]:
-        """Returns (execution ARN, started). ``started`` is False when that name already ran."""
+        """Returns (execution ARN, started). ``started`` is False when an execution of that name already
+        exists and has ended (while it still runs, Step Functions answers a same-input start with it)."""
         try:
             resp = self._sfn.start_execution(
                 stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(execution_input)
