@@ -7,6 +7,7 @@ import contextlib
 import socket
 import ssl
 import threading
+import warnings
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -59,8 +60,10 @@ def server_context(
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if minimum < ssl.TLSVersion.TLSv1_2:
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 refuses TLS < 1.2 above security level 0
-    ctx.minimum_version = minimum
-    ctx.maximum_version = maximum
+    with warnings.catch_warnings():  # a legacy TLS 1.0/1.1 server is the point of the demo's legacy target
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = minimum
+        ctx.maximum_version = maximum
     ctx.load_cert_chain(str(cert.cert), str(cert.key))
     return ctx
 
