@@ -32,11 +32,14 @@ def run(
     if threading.current_thread() is threading.main_thread():  # stop cleanly on SIGTERM too
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     path = ops.state_file()
+    from cogwh.gateway import serve_gateway
+
     with (
         local_world() as world,
         LocalStack(
             ROOT, parameters=world.stack_parameters(), time_factor=args.time_factor, server=True
         ) as stack,
+        serve_gateway(stack) as gateway,
     ):
         stack.client("secretsmanager").create_secret(Name=API_KEY_SECRET_NAME, SecretString=world.api_key)
         ops.write_state(
@@ -47,12 +50,16 @@ def run(
             outputs=stack.outputs,
             extra={
                 "simulatorUrl": world.simulator_url,
+                "gatewayUrl": gateway.base_url,
                 "caFile": str(world.ca.ca_file),
                 "targets": world.ports,
             },
         )
         print(f"local stack  {stack.endpoint_url}  (state file {path})")
         print(f"simulator    {world.simulator_url}")
+        print(
+            f"deliveries   {gateway.base_url}/deliveries/<endpoint name>  (the template's API, local gateway)"
+        )
         for key, port in world.ports.items():
             print(f"target       {key:<11} https://localhost:{port}")
         print("Ctrl-C to stop.", flush=True)

@@ -1,0 +1,28 @@
+"""Receive (API Gateway, POST /deliveries/{name}): Cognigy's signed deliveries, verified, deduplicated,
+loop-guarded and handed on exactly once. Wiring only: the pipeline is cognigy_webhooks.receiving.
+
+Its import graph is boto3, the standard library and Powertools' Logger, Metrics and Parameters (no
+pydantic, no httpx): bench/receive.py measures the cold import against ``import boto3`` alone. boto3
+clients are made on the first delivery.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.logging import correlation_paths
+
+from cognigy_webhooks.observability import logger, metrics
+from cognigy_webhooks.receiving import Receiver
+from cognigy_webhooks.settings_receive import ReceiveSettings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+SETTINGS = ReceiveSettings.from_env()
+RECEIVER = Receiver.from_settings(SETTINGS, log=logger, metrics=metrics)
+
+
+@logger.inject_lambda_context(log_event=False, correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return RECEIVER.handle_event(event)
