@@ -34,8 +34,6 @@ import json
 import random
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +41,7 @@ import anyio
 import httpx
 from pydantic import SecretStr
 
+from cognigy_webhooks.cognigy import parse_retry_after
 from cognigy_webhooks.models import WebhookAuditLog
 from cognigy_webhooks.observability import logger
 
@@ -145,23 +144,6 @@ def _check_token(api_token: str | SecretStr | None) -> str | None:
     if not isinstance(raw, str) or not raw or len(raw) > 4096 or any(not 0x21 <= ord(c) <= 0x7E for c in raw):
         raise ValueError("api_token must be 1-4096 visible ASCII characters without spaces")
     return raw
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delay-seconds or an HTTP-date); None when
-    absent or unusable."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit() and value.isascii():
-        return float(int(value[:9]))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def _backoff(attempt: int, base_delay: float, max_delay: float) -> float:
