@@ -45,6 +45,7 @@ from cognigy_webhooks.monitoring import SyncResult, sync_to_monitoring_platform
 from cognigy_webhooks.observability import logger
 from cognigy_webhooks.records import AuditEvent
 from cognigy_webhooks.store import from_item
+from cognigy_webhooks.tls import client_ssl_context
 
 __all__ = [
     "AuditEventNotDelivered",
@@ -212,13 +213,6 @@ def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(make())
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-sync") as pool:
         return pool.submit(lambda: asyncio.run(make())).result()
-
-
-def client_ssl_context(ca_bundle: str | None = None) -> ssl.SSLContext:
-    """Verifying, TLS 1.2 or newer; ``ca_bundle`` (a PEM file) replaces the public roots."""
-    context = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else httpx.create_ssl_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
 
 
 class AuditSync:

@@ -46,6 +46,7 @@ from cognigy_webhooks.errors import (
 from cognigy_webhooks.models import REDACTED, WebhookEndpoint, redact_headers
 from cognigy_webhooks.observability import logger
 from cognigy_webhooks.ratelimit import RateLimiter
+from cognigy_webhooks.tls import client_ssl_context
 
 __all__ = [
     "API_KEY_HEADER",
@@ -121,7 +122,7 @@ def _ssl_verify(verify: Verify) -> bool | ssl.SSLContext:
     """httpx 0.28 deprecates a CA path for ``verify``; turn one into a verifying SSL context."""
     if isinstance(verify, bool | ssl.SSLContext):
         return verify
-    return ssl.create_default_context(cafile=os.fspath(verify))
+    return client_ssl_context(os.fspath(verify))
 
 
 def create_cognigy_client(

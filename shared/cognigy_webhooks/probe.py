@@ -39,7 +39,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import certifi
 import h11
 import httpx
 from pydantic import TypeAdapter, ValidationError
@@ -56,6 +55,7 @@ from cognigy_webhooks.models import (
     WebhookEndpoint,
 )
 from cognigy_webhooks.netguard import Resolver, check_addresses, resolve
+from cognigy_webhooks.tls import client_ssl_context
 
 __all__ = [
     "ProbePolicy",
@@ -122,20 +122,7 @@ class ProbePolicy:
         return client_ssl_context(self.ca_bundle)
 
 
-# --- TLS contexts (built once per CA bundle: loading a bundle costs milliseconds) -------------------
-
-
-@functools.lru_cache(maxsize=16)
-def client_ssl_context(ca_bundle: str | None = None) -> ssl.SSLContext:
-    """The verifying context: TLS 1.2 and 1.3 only, hostname checked, trusting ``ca_bundle`` (a PEM
-    file) or else certifi's public roots."""
-    context = ssl.create_default_context(cafile=ca_bundle or certifi.where())
-    # Python 3.13 turns on X509_STRICT by default; HTTPS clients such as Cognigy's do not, and the
-    # probe must judge a certificate as they will (3.11 and 3.12: no change).
-    context.verify_flags &= ~ssl.VERIFY_X509_STRICT
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_alpn_protocols(["http/1.1"])
-    return context
+# --- TLS contexts (the verifying one is cognigy_webhooks.tls.client_ssl_context) -------------------
 
 
 @functools.lru_cache(maxsize=1)
