@@ -16,7 +16,8 @@ from typing import Any, Protocol
 import yaml
 
 from cognigy_webhooks.errors import InvalidSpec
-from cognigy_webhooks.models import parse_desired_set
+from cognigy_webhooks.models import is_sensitive_header, parse_desired_set
+from cognigy_webhooks.reconcile import SECRET_REFERENCE, secret_reference
 from cognigy_webhooks.records import AuditEvent, EndpointRecord
 from cognigy_webhooks.store import DesiredSetStore, Executions, Store, put_secret
 
@@ -95,7 +96,9 @@ def secret_name(stack_name: str, endpoint: str, kind: str) -> str:
 
 
 def store_secrets(stack: StackHandle, desired: dict[str, Any]) -> dict[str, Any]:
-    """Move every plain secret of the desired set into Secrets Manager; the set keeps only ARNs."""
+    """Move every plain secret of the desired set into Secrets Manager (signature secrets, Basic auth
+    passwords, credential header values such as Authorization); the set keeps only ARNs and
+    ``{{resolve:secretsmanager:ARN}}`` references."""
     sm = None
     out = []
     for raw in desired["endpoints"]:
@@ -106,6 +109,16 @@ def store_secrets(stack: StackHandle, desired: dict[str, Any]) -> dict[str, Any]
             ep["signatureSecretArn"] = put_secret(
                 sm, secret_name(stack.stack_name, ep["name"], "signature"), secret
             )
+        headers = dict(ep.get("headers") or {})
+        for header, value in headers.items():
+            if is_sensitive_header(header) and isinstance(value, str) and not SECRET_REFERENCE.match(value):
+                sm = sm or stack.client("secretsmanager")
+                kind = "header-" + header.lower()
+                headers[header] = secret_reference(
+                    put_secret(sm, secret_name(stack.stack_name, ep["name"], kind), value)
+                )
+        if headers:
+            ep["headers"] = headers
         basic = ep.get("basicAuth") or ep.get("basic_auth")
         if isinstance(basic, dict) and basic.get("password") is not None:
             sm = sm or stack.client("secretsmanager")

@@ -235,6 +235,10 @@ class WebhookEndpoint(_Model):
             problems.append(
                 (("signatureHeader",), "is required when signatureSecret or signatureSecretArn is set")
             )
+        if self.basic_auth is not None and any(k.lower() == "authorization" for k in self.headers):
+            problems.append(
+                (("basicAuth",), "and an Authorization header are exclusive (basicAuth becomes it)")
+            )
         seen = {_url_identity(self.url)}
         for index, fallback in enumerate(self.fallback_urls):
             identity = _url_identity(fallback)

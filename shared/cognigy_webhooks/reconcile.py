@@ -9,8 +9,10 @@ machine to retry; throttling is raised with the seconds to wait; rejections are 
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -250,8 +252,11 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
     except InvalidSpec as exc:
         return _finish_failure(request.endpoint.get("name", "?"), request, deps, "invalid_spec", str(exc))
     name = spec.name
+    # What Cognigy is told: secrets resolved (signature secret, secret header values, Basic auth). The
+    # hash covers the resolved values, so a rotation behind the same ARN is drift too.
     secret = deps.resolve_secret(spec.signature_secret_arn) if spec.signature_secret_arn else None
-    desired_hash = spec.spec_hash(resolved_secret=secret)
+    for_cognigy = resolve_for_cognigy(spec, deps.resolve_secret)
+    desired_hash = for_cognigy.spec_hash(resolved_secret=secret)
     existing = deps.store.get_record(name)
     base = existing or EndpointRecord(name=name)
     record = _with_probe(base, request.probe)
@@ -267,12 +272,14 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
             if existing and existing.webhook_id:
                 await deps.limiter.acquire(1)
                 try:
-                    remote = await api.update_webhook(existing.webhook_id, spec, signature_secret=secret)
+                    remote = await api.update_webhook(
+                        existing.webhook_id, for_cognigy, signature_secret=secret
+                    )
                     outcome, status_code = "updated", 200
                 except CognigyNotFound:  # deleted behind our back: create it again (after a look-up)
-                    remote, outcome, status_code = await _create_once(api, spec, secret, deps)
+                    remote, outcome, status_code = await _create_once(api, for_cognigy, secret, deps)
             else:
-                remote, outcome, status_code = await _create_once(api, spec, secret, deps)
+                remote, outcome, status_code = await _create_once(api, for_cognigy, secret, deps)
         except CognigyThrottled as exc:
             raise throttled_for_state_machine(exc) from None
         except (CognigyAuthError, CognigyForbidden) as exc:
@@ -365,6 +372,34 @@ def _result(request: RegisterRequest, **fields: Any) -> RegisterResult:
         fields.setdefault("tls_version", probe.tls_version)
         fields.setdefault("latency_ms", probe.timings_ms.total)
     return RegisterResult(**fields)
+
+
+SECRET_REFERENCE = re.compile(r"^\{\{resolve:secretsmanager:([^{}\s]+)\}\}$")
+
+
+def secret_reference(secret_id: str) -> str:
+    """A header value that names a Secrets Manager secret (CloudFormation's dynamic-reference form):
+    execution state and records carry it, only the register task resolves it."""
+    return "{{resolve:secretsmanager:" + secret_id + "}}"
+
+
+def resolve_for_cognigy(spec: WebhookEndpoint, resolve: Callable[[str], str]) -> WebhookEndpoint:
+    """The spec with its header secret references resolved and Basic auth turned into the
+    ``Authorization`` header Cognigy sends with each delivery. Never stored, never logged."""
+    headers = {}
+    for key, value in spec.headers.items():
+        match = SECRET_REFERENCE.match(value)
+        headers[key] = resolve(match.group(1)) if match else value
+    if spec.basic_auth is not None:
+        auth = spec.basic_auth
+        password = (
+            auth.password.get_secret_value() if auth.password is not None else resolve(str(auth.password_arn))
+        )
+        token = base64.b64encode(f"{auth.username}:{password}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
+    if headers == spec.headers:
+        return spec
+    return spec.model_copy(update={"headers": headers})
 
 
 async def _create_once(

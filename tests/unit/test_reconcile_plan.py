@@ -108,3 +108,39 @@ def test_throttle_restated_with_whole_seconds_for_the_wait_state(
     payload = json.loads(str(restated))
     assert payload["retryAfterSeconds"] == seconds
     assert type(restated).__name__ == "CognigyThrottled"
+
+
+def test_resolve_for_cognigy_fills_secret_headers_and_basic_auth() -> None:
+    from cognigy_webhooks.models import WebhookEndpoint
+    from cognigy_webhooks.reconcile import resolve_for_cognigy, secret_reference
+
+    store = {"arn:tok": "t0ken-value", "arn:pw": "pa55word"}
+    spec = WebhookEndpoint.model_validate(
+        _ep(
+            "resolved",
+            headers={"X-Api-Token": secret_reference("arn:tok"), "X-Team": "ops"},
+            basicAuth={"username": "cognigy", "passwordArn": "arn:pw"},
+        )
+    )
+    resolved = resolve_for_cognigy(spec, store.__getitem__)
+    assert resolved.headers["X-Api-Token"] == "t0ken-value"
+    assert resolved.headers["X-Team"] == "ops"
+    assert resolved.headers["Authorization"] == "Basic Y29nbmlneTpwYTU1d29yZA=="
+    # the spec itself keeps only the references, and a rotated value is drift
+    assert spec.headers["X-Api-Token"] == "{{resolve:secretsmanager:arn:tok}}"
+    rotated = resolve_for_cognigy(spec, {**store, "arn:pw": "new-pass"}.__getitem__)
+    assert rotated.spec_hash() != resolved.spec_hash()
+    assert "pa55word" not in repr(resolved)
+    assert "t0ken-value" not in repr(resolved)
+
+
+def test_basic_auth_and_an_authorization_header_are_exclusive() -> None:
+    from cognigy_webhooks.models import parse_endpoint
+
+    with pytest.raises(InvalidSpec) as info:
+        parse_endpoint(
+            _ep(
+                "both", headers={"authorization": "Bearer x"}, basicAuth={"username": "u", "passwordArn": "a"}
+            )
+        )
+    assert info.value.errors[0]["field"] == "basicAuth"

@@ -5,6 +5,7 @@ anything the handlers log - on the happy path, on rejections, retries and a refu
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import logging
@@ -88,6 +89,7 @@ def test_no_secret_value_appears_anywhere(
     signature_secret = "sig-" + secrets.token_urlsafe(32)
     rotated_secret = "sig-rotated-" + secrets.token_urlsafe(32)
     basic_password = "pw-" + secrets.token_urlsafe(24)
+    header_token = "tok-" + secrets.token_urlsafe(24)
     api_key = h.world.api_key
 
     def signed(name: str, secret: str, **fields: Any) -> dict[str, Any]:
@@ -96,6 +98,7 @@ def test_no_secret_value_appears_anywhere(
             signatureHeader="X-Cognigy-Signature",
             signatureSecret=secret,
             basicAuth={"username": "cognigy", "password": basic_password},
+            headers={"X-Api-Token": header_token, **fields.pop("headers", {})},
             **fields,
         )
 
@@ -112,6 +115,12 @@ def test_no_secret_value_appears_anywhere(
     )
     assert runs[-1].result("signed-hook")["outcome"] == "created"
     assert runs[-1].result("rejected-signed")["reason"] == "cognigy_rejected"
+    # Cognigy was told the resolved values: the credential header, and Basic auth as the
+    # Authorization header it sends with each delivery
+    (registered,) = h.sim.webhooks_named("signed-hook")
+    expected_basic = "Basic " + base64.b64encode(f"cognigy:{basic_password}".encode()).decode()
+    assert registered["headers"]["X-Api-Token"] == header_token
+    assert registered["headers"]["Authorization"] == expected_basic
     # 2. the secret rotated behind the same ARN: Cognigy must be told the new one
     patches = h.sim.count(method="PATCH", status=200)
     runs.append(h.apply([signed("signed-hook", rotated_secret)]))
@@ -148,6 +157,7 @@ def test_no_secret_value_appears_anywhere(
         ("signature secret", signature_secret),
         ("rotated signature secret", rotated_secret),
         ("Basic auth password", basic_password),
+        ("credential header value", header_token),
         ("Cognigy API key", api_key),
     ):
         for place, text in places.items():
