@@ -29,6 +29,7 @@ from cognigy_webhooks.errors import (
     CognigyWebhooksError,
     InvalidSpec,
 )
+from cognigy_webhooks.loopguard import inject_loop_prevention_headers
 from cognigy_webhooks.models import EndpointProbeReport, WebhookEndpoint, _Model, parse_endpoint
 from cognigy_webhooks.observability import logger
 from cognigy_webhooks.records import AuditEvent, EndpointRecord, Outcome, ProbeSummary, utcnow
@@ -384,8 +385,10 @@ def secret_reference(secret_id: str) -> str:
 
 
 def resolve_for_cognigy(spec: WebhookEndpoint, resolve: Callable[[str], str]) -> WebhookEndpoint:
-    """The spec with its header secret references resolved and Basic auth turned into the
+    """The spec as Cognigy is told it: the loop-prevention headers added (deterministic, so the
+    hash stays put), header secret references resolved and Basic auth turned into the
     ``Authorization`` header Cognigy sends with each delivery. Never stored, never logged."""
+    spec = inject_loop_prevention_headers(spec)
     headers = {}
     for key, value in spec.headers.items():
         match = SECRET_REFERENCE.match(value)

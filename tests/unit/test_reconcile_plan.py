@@ -126,6 +126,10 @@ def test_resolve_for_cognigy_fills_secret_headers_and_basic_auth() -> None:
     assert resolved.headers["X-Api-Token"] == "t0ken-value"
     assert resolved.headers["X-Team"] == "ops"
     assert resolved.headers["Authorization"] == "Basic Y29nbmlneTpwYTU1d29yZA=="
+    # deliveries carry our loop-prevention headers, the same on every run
+    assert resolved.headers["X-Cogwh-Origin"] == "cognigy-webhooks"
+    assert resolved.headers["X-Cogwh-Hop"] == "1"
+    assert resolve_for_cognigy(spec, store.__getitem__).spec_hash() == resolved.spec_hash()
     # the spec itself keeps only the references, and a rotated value is drift
     assert spec.headers["X-Api-Token"] == "{{resolve:secretsmanager:arn:tok}}"
     rotated = resolve_for_cognigy(spec, {**store, "arn:pw": "new-pass"}.__getitem__)

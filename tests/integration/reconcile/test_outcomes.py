@@ -4,6 +4,7 @@ probe, Cognigy's 422, an invalid spec), and the reconcile a deploy starts."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 
@@ -30,7 +31,15 @@ def test_happy_path_creates_and_records_real_values(h: Harness) -> None:
     assert summary["source"] == "cli"
     [webhook] = h.sim.webhooks_named("orders-hook")
     assert webhook["url"] == spec["url"]
-    assert webhook["headers"] == {"X-Team": "commerce"}
+    assert (
+        webhook["headers"]
+        == {  # the user's header and our loop-prevention headers
+            "X-Team": "commerce",
+            "X-Cogwh-Origin": "cognigy-webhooks",
+            "X-Cogwh-Loop-Id": hashlib.sha256(b"orders-hook").hexdigest()[:16],
+            "X-Cogwh-Hop": "1",
+        }
+    )
     assert webhook["timeout"] == 5000
     assert webhook["retryPolicy"]["maxRetries"] == 2
     assert h.sim.count(method="GET", path=WEBHOOKS) == 1
