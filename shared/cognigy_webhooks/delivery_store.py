@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
+import boto3  # at init, where Lambda gives the cold start its full CPU, not on the first delivery
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cognigy_webhooks.errors import CognigyWebhooksError
@@ -97,8 +97,6 @@ class LazyClients:
             if client is None:
                 factory = self._factory
                 if factory is None:
-                    import boto3
-
                     session = boto3.session.Session()
                     factory = self._factory = lambda name: session.client(name)  # type: ignore[call-overload]
                 client = factory(service)
@@ -243,25 +241,31 @@ class EndpointDirectory:
 # --- secrets ------------------------------------------------------------------------------------
 
 
-class _StagedSecretsProvider(SecretsProvider):
-    """Powertools' SecretsProvider keyed by ``"<stage>:<secret id>"``: its cache key is the name alone
-    (it ignores the SDK options), so the version stage must be part of the name for AWSCURRENT and
-    AWSPREVIOUS to be cached apart. A missing AWSPREVIOUS (never rotated) reads as ``""``."""
+def _staged_secrets_provider(client: Any) -> Any:
+    """Powertools Parameters is imported on the first secret read, not at cold start (~6 ms)."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    fetches = 0  # Secrets Manager reads made (tests look)
+    class _StagedSecretsProvider(SecretsProvider):
+        """Powertools' SecretsProvider keyed by ``"<stage>:<secret id>"``: its cache key is the name alone
+        (it ignores the SDK options), so the version stage must be part of the name for AWSCURRENT and
+        AWSPREVIOUS to be cached apart. A missing AWSPREVIOUS (never rotated) reads as ``""``."""
 
-    def _get(self, name: str, **sdk_options: Any) -> str | bytes:
-        stage, _, secret_id = name.partition(":")
-        self.fetches += 1
-        try:
-            resp = self.client.get_secret_value(SecretId=secret_id, VersionStage=stage)
-        except ClientError as exc:
-            if stage == PREVIOUS and _code(exc) == "ResourceNotFoundException":
-                return ""
-            raise
-        if "SecretString" in resp:
-            return str(resp["SecretString"])
-        return bytes(resp.get("SecretBinary") or b"")
+        fetches = 0  # Secrets Manager reads made (tests look)
+
+        def _get(self, name: str, **sdk_options: Any) -> str | bytes:
+            stage, _, secret_id = name.partition(":")
+            self.fetches += 1
+            try:
+                resp = self.client.get_secret_value(SecretId=secret_id, VersionStage=stage)
+            except ClientError as exc:
+                if stage == PREVIOUS and _code(exc) == "ResourceNotFoundException":
+                    return ""
+                raise
+            if "SecretString" in resp:
+                return str(resp["SecretString"])
+            return bytes(resp.get("SecretBinary") or b"")
+
+    return _StagedSecretsProvider(boto3_client=client)
 
 
 class SecretVersions:
@@ -284,15 +288,15 @@ class SecretVersions:
         self.max_age = max_age
         self.refresh_seconds = refresh_seconds
         self._clock = clock
-        self._provider: _StagedSecretsProvider | None = None
+        self._provider: Any = None
         self._lock = threading.Lock()
         self._last_refresh: dict[str, float] = {}
 
-    def _get_provider(self) -> _StagedSecretsProvider:
+    def _get_provider(self) -> Any:
         if self._provider is None:
             with self._lock:
                 if self._provider is None:
-                    self._provider = _StagedSecretsProvider(boto3_client=self._clients.get("secretsmanager"))
+                    self._provider = _staged_secrets_provider(self._clients.get("secretsmanager"))
         return self._provider
 
     def get(self, secret_id: str, *, force: bool = False) -> tuple[str | bytes, ...]:
