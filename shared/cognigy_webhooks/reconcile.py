@@ -30,7 +30,13 @@ from cognigy_webhooks.errors import (
     InvalidSpec,
 )
 from cognigy_webhooks.loopguard import inject_loop_prevention_headers
-from cognigy_webhooks.models import EndpointProbeReport, WebhookEndpoint, _Model, parse_endpoint
+from cognigy_webhooks.models import (
+    EndpointProbeReport,
+    WebhookEndpoint,
+    _Model,
+    is_sensitive_header,
+    parse_endpoint,
+)
 from cognigy_webhooks.observability import logger
 from cognigy_webhooks.records import AuditEvent, EndpointRecord, Outcome, ProbeSummary, utcnow
 
@@ -89,17 +95,9 @@ def plan(
     for index, raw in enumerate(raw_endpoints):
         label = raw.get("name") if isinstance(raw, dict) and isinstance(raw.get("name"), str) else f"#{index}"
         try:
-            if isinstance(raw, dict) and (
-                raw.get("signatureSecret") is not None
-                or (isinstance(raw.get("basicAuth"), dict) and raw["basicAuth"].get("password") is not None)
-            ):
+            if isinstance(raw, dict) and (plain := _plain_secret_field(raw)):
                 raise InvalidSpec(
-                    [
-                        {
-                            "field": "signatureSecret",
-                            "message": "store secrets in Secrets Manager and pass their ARN",
-                        }
-                    ]
+                    [{"field": plain, "message": "store secrets in Secrets Manager and pass their ARN"}]
                 )
             spec = parse_endpoint(raw)
         except InvalidSpec as exc:
@@ -125,6 +123,21 @@ def plan(
             if name not in seen and name not in invalid_names:
                 result.items.append(PlanItem(action="delete", endpoint={"name": name}))
     return result
+
+
+def _plain_secret_field(raw: dict[str, Any]) -> str | None:
+    """The first field of a raw spec that holds a secret in clear (execution state must not)."""
+    if raw.get("signatureSecret") is not None:
+        return "signatureSecret"
+    basic = raw.get("basicAuth")
+    if isinstance(basic, dict) and basic.get("password") is not None:
+        return "basicAuth.password"
+    headers = raw.get("headers")
+    if isinstance(headers, dict):
+        for name, value in headers.items():
+            if is_sensitive_header(str(name)) and not SECRET_REFERENCE.match(str(value)):
+                return f"headers.{name}"
+    return None
 
 
 def spec_to_state(spec: WebhookEndpoint) -> dict[str, Any]:

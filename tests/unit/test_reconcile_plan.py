@@ -148,3 +148,25 @@ def test_basic_auth_and_an_authorization_header_are_exclusive() -> None:
             )
         )
     assert info.value.errors[0]["field"] == "basicAuth"
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"headers": {"Authorization": "Bearer " + SECRET}}, "headers.Authorization"),
+        ({"basicAuth": {"username": "u", "password": SECRET}}, "basicAuth.password"),
+    ],
+)
+def test_credentials_in_clear_are_refused_before_they_reach_state(
+    extra: dict[str, object], field: str
+) -> None:
+    result = _plan({"desired": {"endpoints": [_ep("clear", **extra)]}})
+    assert result.items == []
+    assert result.invalid[0]["detail"].startswith(field)
+    assert SECRET not in json.dumps(result.model_dump(mode="json"))
+
+
+def test_credential_headers_by_reference_pass() -> None:
+    ref = "{{resolve:secretsmanager:arn:aws:secretsmanager:us-east-1:1:secret:x}}"
+    result = _plan({"desired": {"endpoints": [_ep("by-ref", headers={"Authorization": ref, "X-Team": "a"})]}})
+    assert [i.endpoint["headers"]["Authorization"] for i in result.items] == [ref]
