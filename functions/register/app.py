@@ -4,16 +4,22 @@ write its record and audit event in one transaction. The exception class names a
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cognigy_webhooks.cognigy import CognigyClient
-from cognigy_webhooks.errors import CognigyAuthError
 from cognigy_webhooks.observability import logger
-from cognigy_webhooks.reconcile import RegisterDeps, RegisterRequest, parse_register_request, register
+from cognigy_webhooks.reconcile import (
+    RegisterDeps,
+    RegisterRequest,
+    RegisterResult,
+    limiter_bucket,
+    parse_register_request,
+    register,
+    with_rotated_key,
+)
 from cognigy_webhooks.settings import RegisterSettings
 from cognigy_webhooks.store import DynamoRateLimiter, SecretResolver, Store
 
@@ -28,21 +34,18 @@ def _fresh_secret(secret_id: str) -> str:
 
 
 async def _register(request: RegisterRequest) -> dict[str, Any]:
-    api_key = SECRETS.get(SETTINGS.cognigy_api_key_secret)
-    try:
-        return await _register_with(request, api_key)
-    except CognigyAuthError:
-        fresh = SECRETS.get(SETTINGS.cognigy_api_key_secret, force=True)
-        if fresh == api_key:  # the key itself is refused: the state machine fails the run
-            raise
-        return await _register_with(request, fresh)  # the cached key had been rotated
+    result = await with_rotated_key(
+        lambda force: SECRETS.get(SETTINGS.cognigy_api_key_secret, force=force),
+        lambda api_key: _register_with(request, api_key),
+    )
+    return result.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-async def _register_with(request: RegisterRequest, api_key: str) -> dict[str, Any]:
+async def _register_with(request: RegisterRequest, api_key: str) -> RegisterResult:
     limiter = DynamoRateLimiter(
         DDB,
         table=SETTINGS.rate_limit_table,
-        bucket="cognigy:" + hashlib.sha256(api_key.encode()).hexdigest()[:16],
+        bucket=limiter_bucket(api_key),
         rate_per_minute=SETTINGS.requests_per_minute,
         burst=SETTINGS.burst,
     )
@@ -57,8 +60,7 @@ async def _register_with(request: RegisterRequest, api_key: str) -> dict[str, An
             resolve_secret=_fresh_secret,
             retention_days=SETTINGS.audit_retention_days,
         )
-        result = await register(request, deps)
-    return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return await register(request, deps)
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)

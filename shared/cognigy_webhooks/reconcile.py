@@ -10,11 +10,12 @@ machine to retry; throttling is raised with the seconds to wait; rejections are 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -200,6 +201,26 @@ class RegisterDeps:
     resolve_secret: Callable[[str], str]
     retention_days: int = 400
     clock: Callable[[], float] = time.perf_counter
+
+
+async def with_rotated_key(
+    read_key: Callable[[bool], str], run: Callable[[str], Awaitable[RegisterResult]]
+) -> RegisterResult:
+    """Run with the (possibly cached) Cognigy API key; on a 401, re-read it once past the cache and run
+    again only when it changed (a rotation the cache had not seen). The same key refused is final."""
+    key = read_key(False)
+    try:
+        return await run(key)
+    except CognigyAuthError:
+        fresh = read_key(True)
+        if fresh == key:
+            raise
+        return await run(fresh)
+
+
+def limiter_bucket(api_key: str) -> str:
+    """The shared rate-limit bucket of one Cognigy API key (a fingerprint, never the key)."""
+    return "cognigy:" + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:16]
 
 
 def parse_register_request(event: Any) -> RegisterRequest:

@@ -25,22 +25,12 @@ from cognigy_webhooks import WebhookAuditLog, sync_to_monitoring_platform
 from cognigy_webhooks.cognigy import create_cognigy_client, parse_retry_after
 from cognigy_webhooks.monitoring import SyncResult
 from cogwh.servers import serve_in_thread
+from tests.support.monitoring_platform import WIRE_FIELDS
 
 pytestmark = pytest.mark.anyio
 
 TOKEN = "mon-token-7f3a9c1e5b2d4a6c8e0f"
 COGNIGY_KEY = "cognigy-key-0123456789abcdef0123"
-EVENT_FIELDS = {
-    "eventId",
-    "webhookId",
-    "action",
-    "timestamp",
-    "latencyMs",
-    "successRate",
-    "tlsVersion",
-    "statusCode",
-    "endpointUrl",
-}
 
 
 @dataclass
@@ -174,7 +164,7 @@ async def test_batches_arrive_complete_and_in_order(sink: tuple[Sink, str]) -> N
         "statusCode": 201,
         "endpointUrl": "https://hooks.example.com/0",
     }
-    assert all(set(event) == EVENT_FIELDS for event in recorder.events)
+    assert all(set(event) == WIRE_FIELDS for event in recorder.events)
     first = recorder.received[0]
     assert first.header("authorization") == [f"Bearer {TOKEN}"]
     assert first.header("content-type") == ["application/json"]

@@ -25,6 +25,20 @@ from cogwh.certs import LocalCA
 from cogwh.servers import serve_in_thread
 
 HOLD = "hold"
+#: What every audit event on the wire carries (camelCase WebhookAuditLog).
+WIRE_FIELDS = frozenset(
+    {
+        "eventId",
+        "webhookId",
+        "action",
+        "timestamp",
+        "latencyMs",
+        "successRate",
+        "tlsVersion",
+        "statusCode",
+        "endpointUrl",
+    }
+)
 
 
 @dataclass

@@ -25,21 +25,10 @@ from cognigy_webhooks.monitoring import SyncResult
 from cognigy_webhooks.observability import SERVICE
 from cognigy_webhooks.settings import AuditSyncSettings
 from cogwh.certs import LocalCA
-from tests.support.monitoring_platform import HOLD, MonitoringPlatform, serve_platform
+from tests.support.monitoring_platform import HOLD, WIRE_FIELDS, MonitoringPlatform, serve_platform
 
 SAMPLE = Path(__file__).resolve().parents[2] / "events" / "audit_sync.json"
 TOKEN = "mon-tok-" + "Q7x9" * 8
-WIRE_FIELDS = {
-    "eventId",
-    "webhookId",
-    "action",
-    "timestamp",
-    "latencyMs",
-    "successRate",
-    "tlsVersion",
-    "statusCode",
-    "endpointUrl",
-}
 
 
 def sample() -> dict[str, Any]:
