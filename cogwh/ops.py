@@ -16,9 +16,9 @@ from typing import Any, Protocol
 import yaml
 
 from cognigy_webhooks.errors import InvalidSpec
-from cognigy_webhooks.models import is_sensitive_header, parse_desired_set
-from cognigy_webhooks.reconcile import SECRET_REFERENCE, secret_reference
+from cognigy_webhooks.models import parse_desired_set
 from cognigy_webhooks.records import AuditEvent, EndpointRecord
+from cognigy_webhooks.secrets import move_spec_secrets
 from cognigy_webhooks.store import DesiredSetStore, Executions, Store, put_secret
 
 
@@ -97,40 +97,20 @@ def secret_name(stack_name: str, endpoint: str, kind: str) -> str:
 
 def store_secrets(stack: StackHandle, desired: dict[str, Any]) -> dict[str, Any]:
     """Move every plain secret of the desired set into Secrets Manager (signature secrets, Basic auth
-    passwords, credential header values such as Authorization); the set keeps only ARNs and
-    ``{{resolve:secretsmanager:ARN}}`` references."""
-    sm = None
-    out = []
-    for raw in desired["endpoints"]:
-        ep = dict(raw)
-        secret = ep.pop("signatureSecret", None) or ep.pop("signature_secret", None)
-        if secret is not None:
+    passwords, and every header value not declared in ``publicHeaders``); the set keeps only ARNs and
+    ``{{resolve:secretsmanager:ARN}}`` references. What counts as secret is decided by
+    :mod:`cognigy_webhooks.secrets`."""
+    sm: Any = None
+
+    def put_for(endpoint: str) -> Callable[[str, str], str]:
+        def put(kind: str, value: str) -> str:
+            nonlocal sm
             sm = sm or stack.client("secretsmanager")
-            ep["signatureSecretArn"] = put_secret(
-                sm, secret_name(stack.stack_name, ep["name"], "signature"), secret
-            )
-        headers = dict(ep.get("headers") or {})
-        for header, value in headers.items():
-            if is_sensitive_header(header) and isinstance(value, str) and not SECRET_REFERENCE.match(value):
-                sm = sm or stack.client("secretsmanager")
-                kind = "header-" + header.lower()
-                headers[header] = secret_reference(
-                    put_secret(sm, secret_name(stack.stack_name, ep["name"], kind), value)
-                )
-        if headers:
-            ep["headers"] = headers
-        basic = ep.get("basicAuth") or ep.get("basic_auth")
-        if isinstance(basic, dict) and basic.get("password") is not None:
-            sm = sm or stack.client("secretsmanager")
-            basic = dict(basic)
-            password = basic.pop("password")
-            basic["passwordArn"] = put_secret(
-                sm, secret_name(stack.stack_name, ep["name"], "basic-auth"), password
-            )
-            ep.pop("basic_auth", None)
-            ep["basicAuth"] = basic
-        out.append(ep)
-    return {"endpoints": out}
+            return put_secret(sm, secret_name(stack.stack_name, endpoint, kind), value)
+
+        return put
+
+    return {"endpoints": [move_spec_secrets(raw, put_for(str(raw["name"]))) for raw in desired["endpoints"]]}
 
 
 @dataclass

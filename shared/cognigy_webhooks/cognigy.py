@@ -43,9 +43,10 @@ from cognigy_webhooks.errors import (
     CognigyThrottled,
     CognigyUnavailable,
 )
-from cognigy_webhooks.models import REDACTED, WebhookEndpoint, redact_headers
+from cognigy_webhooks.models import WebhookEndpoint
 from cognigy_webhooks.observability import logger
 from cognigy_webhooks.ratelimit import RateLimiter
+from cognigy_webhooks.secrets import REDACTED, redact_headers, scrub
 from cognigy_webhooks.tls import client_ssl_context
 
 __all__ = [
@@ -227,11 +228,18 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def _scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
+    text = scrub(text, secrets)  # every form: plain, base64, Basic user:password, URL-encoded, JSON
     text = " ".join(text.split())  # one line: no CR/LF from the server into our logs
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
+
+
+def _payload_secrets(endpoint: WebhookEndpoint, payload: dict[str, Any]) -> list[str]:
+    """The secret values a create or update body carries: the signature secret and every header value
+    that is not public (resolved credentials, Basic auth's ``Authorization``)."""
+    found = [str(payload.get("signatureSecret") or "")]
+    headers = payload.get("headers") or {}
+    found.extend(str(v) for k, v in headers.items() if not endpoint.is_public_header(str(k)))
+    return [value for value in found if value]
 
 
 def _body_json(response: httpx.Response) -> Any:
@@ -410,7 +418,7 @@ class CognigyClient:
 
     # --- plumbing ---------------------------------------------------------------------------------
 
-    def _secrets(self, extra: str | None = None) -> tuple[str, ...]:
+    def _secrets(self, extra: Sequence[str] = ()) -> tuple[str, ...]:
         found: list[str] = []
         if self._key is not None:
             found.append(self._key.get_secret_value())
@@ -420,8 +428,7 @@ class CognigyClient:
         header = self._http.headers.get(API_KEY_HEADER)
         if header:
             found.append(header)
-        if extra:
-            found.append(extra)
+        found.extend(value for value in extra if value)
         return tuple(found)
 
     def _url(self, path: str) -> str:
@@ -434,8 +441,10 @@ class CognigyClient:
         *,
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
-        secret: str | None = None,
+        secrets: Sequence[str] = (),
     ) -> httpx.Response:
+        """One call. ``secrets`` are the secret values the request carries (besides the API key): they
+        are scrubbed, in every form, from any error text the answer or the failure produces."""
         if self.limiter is not None:
             await self.limiter.acquire()
         started = time.perf_counter()
@@ -443,7 +452,7 @@ class CognigyClient:
             extra: dict[str, Any] = {"auth": self._auth} if self._auth is not None else {}
             response = await self._http.request(method, self._url(path), params=params, json=body, **extra)
         except httpx.RequestError as exc:
-            error = map_cognigy_error(method, path, exc, secrets=self._secrets(secret))
+            error = map_cognigy_error(method, path, exc, secrets=self._secrets(secrets))
             assert error is not None
             logger.debug(
                 "cognigy call failed", extra={"method": method, "path": path, "error": type(exc).__name__}
@@ -458,7 +467,7 @@ class CognigyClient:
                 "ms": round((time.perf_counter() - started) * 1000, 1),
             },
         )
-        error = map_cognigy_error(method, path, response, secrets=self._secrets(secret))
+        error = map_cognigy_error(method, path, response, secrets=self._secrets(secrets))
         if error is not None:
             raise error
         return response
@@ -489,7 +498,7 @@ class CognigyClient:
         ``signature_secret`` overrides the endpoint's own (e.g. resolved from Secrets Manager)."""
         payload = endpoint.to_api_payload(signature_secret=signature_secret)
         response = await self._request(
-            "POST", WEBHOOKS_PATH, body=payload, secret=payload.get("signatureSecret")
+            "POST", WEBHOOKS_PATH, body=payload, secrets=_payload_secrets(endpoint, payload)
         )
         return self._webhook("POST", WEBHOOKS_PATH, response)
 
@@ -503,7 +512,9 @@ class CognigyClient:
         """``PATCH /api/v2/webhooks/{id}`` with the endpoint's whole payload."""
         path = _webhook_path(webhook_id)
         payload = endpoint.to_api_payload(signature_secret=signature_secret)
-        response = await self._request("PATCH", path, body=payload, secret=payload.get("signatureSecret"))
+        response = await self._request(
+            "PATCH", path, body=payload, secrets=_payload_secrets(endpoint, payload)
+        )
         return self._webhook("PATCH", path, response)
 
     async def delete_webhook(self, webhook_id: str) -> bool:

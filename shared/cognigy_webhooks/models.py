@@ -29,6 +29,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from cognigy_webhooks.errors import InvalidSpec
+from cognigy_webhooks.secrets import public_header_names, redact_headers
 
 # --- reusable constrained types ------------------------------------------------------------------
 
@@ -47,9 +48,6 @@ FORBIDDEN_HEADERS = frozenset(
         "upgrade",
     }
 )
-# Header names whose values are credentials: redacted in every repr, record, audit item and response.
-SENSITIVE_HEADER_MARKERS = ("authorization", "api-key", "apikey", "token", "secret", "cookie", "password")
-REDACTED = "**********"
 MIN_SECRET_BYTES = 32
 MAX_URL_LENGTH = 2048
 
@@ -98,15 +96,6 @@ HttpsUrl = Annotated[
     str, Field(description="An https URL without user-info or fragment"), AfterValidator(_check_https_url)
 ]
 Milliseconds = Annotated[int, Field(ge=1000, le=30000)]
-
-
-def is_sensitive_header(name: str) -> bool:
-    lowered = name.lower()
-    return any(marker in lowered for marker in SENSITIVE_HEADER_MARKERS)
-
-
-def redact_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k: (REDACTED if is_sensitive_header(k) else v) for k, v in headers.items()}
 
 
 def _check_secret(value: SecretStr | None) -> SecretStr | None:
@@ -173,6 +162,8 @@ class WebhookEndpoint(_Model):
     fallback_urls: Annotated[list[HttpsUrl], Field(max_length=5)] = Field(default_factory=list)
     method: HttpMethod = HttpMethod.POST
     headers: dict[str, str] = Field(default_factory=dict)
+    # Every header value is a secret unless its name is listed here (cognigy_webhooks.secrets).
+    public_headers: Annotated[list[str], Field(max_length=50)] = Field(default_factory=list)
     payload_format: PayloadFormat = PayloadFormat.JSON
     is_active: bool = True
     retry_policy: RetryPolicy = Field(default_factory=RetryPolicy)
@@ -186,7 +177,7 @@ class WebhookEndpoint(_Model):
 
     def __repr_args__(self) -> Any:
         for key, value in super().__repr_args__():
-            yield key, (redact_headers(value) if key == "headers" else value)
+            yield key, (redact_headers(value, self.public_headers) if key == "headers" else value)
 
     @field_validator("headers")
     @classmethod
@@ -235,6 +226,14 @@ class WebhookEndpoint(_Model):
             problems.append(
                 (("signatureHeader",), "is required when signatureSecret or signatureSecretArn is set")
             )
+        declared = {k.lower() for k in self.headers}
+        public_seen: set[str] = set()
+        for index, public in enumerate(self.public_headers):
+            if public.lower() not in declared:
+                problems.append((("publicHeaders", index), "names no header of this endpoint"))
+            elif public.lower() in public_seen:
+                problems.append((("publicHeaders", index), "is listed twice"))
+            public_seen.add(public.lower())
         if self.basic_auth is not None and any(k.lower() == "authorization" for k in self.headers):
             problems.append(
                 (("basicAuth",), "and an Authorization header are exclusive (basicAuth becomes it)")
@@ -263,6 +262,11 @@ class WebhookEndpoint(_Model):
     def has_signature(self) -> bool:
         return self.signature_header is not None
 
+    def is_public_header(self, name: str) -> bool:
+        """True when ``name``'s value may be shown (declared in ``publicHeaders``, or one the library
+        adds itself); every other header value is a secret."""
+        return name.lower() in public_header_names(self.public_headers)
+
     def to_api_payload(self, signature_secret: str | None = None) -> dict[str, Any]:
         """The body Cognigy's ``POST /api/v2/webhooks`` takes. The one place a secret is revealed:
         ``signature_secret`` overrides (resolved from ``signatureSecretArn`` by the caller)."""
@@ -289,10 +293,11 @@ class WebhookEndpoint(_Model):
         return payload
 
     def public_view(self) -> dict[str, Any]:
-        """The spec as records, audit items, responses and logs may show it: no secret value, sensitive
-        header values redacted (the secret's ARN is kept: it names, it does not reveal)."""
+        """The spec as records, audit items, responses and logs may show it: no secret value; header
+        values redacted unless public (a secret's ARN or reference is kept: it names, it does not
+        reveal)."""
         data = self.model_dump(mode="json", by_alias=True, exclude={"signature_secret"})
-        data["headers"] = redact_headers(self.headers)
+        data["headers"] = redact_headers(self.headers, self.public_headers)
         if self.basic_auth is not None:
             data["basicAuth"] = {
                 "username": self.basic_auth.username,

@@ -13,7 +13,6 @@ import base64
 import hashlib
 import json
 import math
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,11 +34,11 @@ from cognigy_webhooks.models import (
     EndpointProbeReport,
     WebhookEndpoint,
     _Model,
-    is_sensitive_header,
     parse_endpoint,
 )
 from cognigy_webhooks.observability import logger
 from cognigy_webhooks.records import AuditEvent, EndpointRecord, Outcome, ProbeSummary, utcnow
+from cognigy_webhooks.secrets import plain_secret_fields, reference_target
 
 Action = Literal["apply", "delete", "probe_failed", "fail"]
 DEFAULT_THROTTLE_WAIT = 5
@@ -128,17 +127,8 @@ def plan(
 
 def _plain_secret_field(raw: dict[str, Any]) -> str | None:
     """The first field of a raw spec that holds a secret in clear (execution state must not)."""
-    if raw.get("signatureSecret") is not None:
-        return "signatureSecret"
-    basic = raw.get("basicAuth")
-    if isinstance(basic, dict) and basic.get("password") is not None:
-        return "basicAuth.password"
-    headers = raw.get("headers")
-    if isinstance(headers, dict):
-        for name, value in headers.items():
-            if is_sensitive_header(str(name)) and not SECRET_REFERENCE.match(str(value)):
-                return f"headers.{name}"
-    return None
+    found = plain_secret_fields(raw)
+    return found[0] if found else None
 
 
 def spec_to_state(spec: WebhookEndpoint) -> dict[str, Any]:
@@ -409,15 +399,6 @@ def _result(request: RegisterRequest, **fields: Any) -> RegisterResult:
     return RegisterResult(**fields)
 
 
-SECRET_REFERENCE = re.compile(r"^\{\{resolve:secretsmanager:([^{}\s]+)\}\}$")
-
-
-def secret_reference(secret_id: str) -> str:
-    """A header value that names a Secrets Manager secret (CloudFormation's dynamic-reference form):
-    execution state and records carry it, only the register task resolves it."""
-    return "{{resolve:secretsmanager:" + secret_id + "}}"
-
-
 def resolve_for_cognigy(spec: WebhookEndpoint, resolve: Callable[[str], str]) -> WebhookEndpoint:
     """The spec as Cognigy is told it: the loop-prevention headers added (deterministic, so the
     hash stays put), header secret references resolved and Basic auth turned into the
@@ -425,8 +406,8 @@ def resolve_for_cognigy(spec: WebhookEndpoint, resolve: Callable[[str], str]) ->
     spec = inject_loop_prevention_headers(spec)
     headers = {}
     for key, value in spec.headers.items():
-        match = SECRET_REFERENCE.match(value)
-        headers[key] = resolve(match.group(1)) if match else value
+        target = reference_target(value)
+        headers[key] = resolve(target) if target is not None else value
     if spec.basic_auth is not None:
         auth = spec.basic_auth
         password = (

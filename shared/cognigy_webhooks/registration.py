@@ -33,9 +33,10 @@ from cognigy_webhooks.errors import (
     CognigyUnavailable,
     InvalidSpec,
 )
-from cognigy_webhooks.models import REDACTED, WebhookEndpoint, parse_endpoint
+from cognigy_webhooks.models import WebhookEndpoint, parse_endpoint
 from cognigy_webhooks.observability import logger
 from cognigy_webhooks.ratelimit import RateLimiter, TokenBucket
+from cognigy_webhooks.secrets import scrub
 
 __all__ = [
     "RegistrationResult",
@@ -193,15 +194,18 @@ class RegistrationResult(BaseModel):
 
 
 def _failed(name: str, exc: Exception, secrets: Sequence[str]) -> RegistrationResult:
-    message = str(exc)
-    for secret in secrets:
-        if secret:
-            message = message.replace(secret, REDACTED)
+    """A failed result whose text is scrubbed of ``secrets`` in every form (the client scrubs what
+    Cognigy said already; this covers whatever else raised)."""
+    message = scrub(str(exc), secrets)
     field_errors: list[dict[str, Any]] = []
     if isinstance(exc, CognigyRejected):
         field_errors = list(exc.field_errors)
     elif isinstance(exc, InvalidSpec):
         field_errors = list(exc.errors)
+    field_errors = [
+        {k: scrub(v, secrets) if isinstance(v, str) else v for k, v in error.items()}
+        for error in field_errors
+    ]
     return RegistrationResult(
         name=name,
         success=False,
@@ -211,6 +215,18 @@ def _failed(name: str, exc: Exception, secrets: Sequence[str]) -> RegistrationRe
         status_code=getattr(exc, "status_code", None),
         field_errors=field_errors,
     )
+
+
+def _spec_secrets(spec: WebhookEndpoint | Mapping[str, Any]) -> list[str]:
+    """The secret values an endpoint carries (signature secret, non-public header values)."""
+    if not isinstance(spec, WebhookEndpoint):
+        try:
+            spec = parse_endpoint(spec)
+        except InvalidSpec:
+            return []
+    found = [spec.signature_secret.get_secret_value()] if spec.signature_secret is not None else []
+    found.extend(v for k, v in spec.headers.items() if not spec.is_public_header(k))
+    return found
 
 
 def _spec_name(spec: WebhookEndpoint | Mapping[str, Any], index: int) -> str:
@@ -298,12 +314,12 @@ async def process_registration_jobs(
                         "status_code": getattr(exc, "status_code", None),
                     },
                 )
-                return _failed(name, exc, secrets)
+                return _failed(name, exc, [*secrets, *_spec_secrets(spec)])
             except Exception as exc:  # one endpoint's bug must not sink the batch
                 logger.error(
                     "registration failed unexpectedly", extra={"endpoint": name, "error": type(exc).__name__}
                 )
-                return _failed(name, exc, secrets)
+                return _failed(name, exc, [*secrets, *_spec_secrets(spec)])
         logger.info("webhook registered", extra={"endpoint": name, "webhook_id": webhook.get("id")})
         return RegistrationResult(name=name, success=True, status="registered", webhook_id=webhook.get("id"))
 

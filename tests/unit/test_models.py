@@ -10,7 +10,6 @@ import pytest
 
 from cognigy_webhooks.errors import InvalidSpec
 from cognigy_webhooks.models import (
-    REDACTED,
     HttpMethod,
     PayloadFormat,
     RetryPolicy,
@@ -18,6 +17,7 @@ from cognigy_webhooks.models import (
     parse_desired_set,
     parse_endpoint,
 )
+from cognigy_webhooks.secrets import REDACTED
 
 SECRET = "Sup3r-s3cret-signing-key-0123456789-XYZ"  # 39 bytes
 SHORT_SECRET = "short-but-distinct-secret-Q7"  # 28 bytes
@@ -309,7 +309,8 @@ def test_sensitive_headers_are_redacted_in_public_view_and_repr() -> None:
                 "X-Auth-Token": "tok-abcdef",
                 "Cookie": "session=s3cr3t",
                 "X-Team": "ops",
-            }
+            },
+            publicHeaders=["X-Team"],
         )
     )
 
@@ -435,3 +436,56 @@ def test_spec_hash_is_the_same_for_equal_specs_built_separately() -> None:
     hashes = {WebhookEndpoint.model_validate(full_spec()).spec_hash() for _ in range(3)}
 
     assert len(hashes) == 1
+
+
+# Credential headers whose names no pattern would recognise: every header value is a secret unless the
+# spec declares it public.
+UNPATTERNED = {
+    "X-Functions-Key": "fk-0a1b2c3d4e5f",
+    "Ocp-Apim-Subscription-Key": "apim-9z8y7x6w",
+    "X-Auth-Key": "ak-55aa66bb",
+    "Api_Key": "under-score-key-1",
+    "X-Access-Key": "acc-77cc88dd",
+    "X-Client-Credential": "cred-q1w2e3r4",
+    "X-Team": "commerce-team",
+}
+
+
+def test_every_header_value_is_secret_unless_declared_public() -> None:
+    endpoint = parse_endpoint(spec(headers=UNPATTERNED))
+
+    view = endpoint.public_view()
+
+    assert view["headers"] == dict.fromkeys(UNPATTERNED, REDACTED)
+    for value in UNPATTERNED.values():
+        assert value not in json.dumps(view)
+        assert value not in repr(endpoint)
+        assert value not in str(endpoint)
+    assert not any(endpoint.is_public_header(name) for name in UNPATTERNED)
+
+
+def test_public_headers_are_shown_and_name_case_does_not_matter() -> None:
+    endpoint = parse_endpoint(spec(headers=UNPATTERNED, publicHeaders=["x-team"]))
+
+    assert endpoint.public_view()["headers"]["X-Team"] == "commerce-team"
+    assert "commerce-team" in repr(endpoint)
+    assert endpoint.is_public_header("X-TEAM")
+    assert endpoint.public_view()["headers"]["X-Functions-Key"] == REDACTED
+
+
+def test_a_secret_reference_is_shown_it_names_and_does_not_reveal() -> None:
+    reference = "{{resolve:secretsmanager:arn:aws:secretsmanager:eu-west-1:1:secret:fk}}"
+    endpoint = parse_endpoint(spec(headers={"X-Functions-Key": reference}))
+
+    assert endpoint.public_view()["headers"] == {"X-Functions-Key": reference}
+
+
+@pytest.mark.parametrize(
+    ("public", "field"),
+    [(["X-Missing"], "publicHeaders.0"), (["X-Team", "x-team"], "publicHeaders.1")],
+)
+def test_public_headers_must_name_the_endpoints_headers_once(public: list[str], field: str) -> None:
+    with pytest.raises(InvalidSpec) as caught:
+        parse_endpoint(spec(headers={"X-Team": "ops"}, publicHeaders=public))
+
+    assert field in [e["field"] for e in caught.value.errors]

@@ -112,7 +112,8 @@ def test_throttle_restated_with_whole_seconds_for_the_wait_state(
 
 def test_resolve_for_cognigy_fills_secret_headers_and_basic_auth() -> None:
     from cognigy_webhooks.models import WebhookEndpoint
-    from cognigy_webhooks.reconcile import resolve_for_cognigy, secret_reference
+    from cognigy_webhooks.reconcile import resolve_for_cognigy
+    from cognigy_webhooks.secrets import secret_reference
 
     store = {"arn:tok": "t0ken-value", "arn:pw": "pa55word"}
     spec = WebhookEndpoint.model_validate(
@@ -168,5 +169,21 @@ def test_credentials_in_clear_are_refused_before_they_reach_state(
 
 def test_credential_headers_by_reference_pass() -> None:
     ref = "{{resolve:secretsmanager:arn:aws:secretsmanager:us-east-1:1:secret:x}}"
-    result = _plan({"desired": {"endpoints": [_ep("by-ref", headers={"Authorization": ref, "X-Team": "a"})]}})
+    endpoint = _ep("by-ref", headers={"Authorization": ref, "X-Team": "a"}, publicHeaders=["X-Team"])
+    result = _plan({"desired": {"endpoints": [endpoint]}})
     assert [i.endpoint["headers"]["Authorization"] for i in result.items] == [ref]
+    assert [i.endpoint["headers"]["X-Team"] for i in result.items] == ["a"]
+
+
+@pytest.mark.parametrize(
+    "name", ["X-Functions-Key", "Ocp-Apim-Subscription-Key", "X-Auth-Key", "Api_Key", "X-Team"]
+)
+def test_every_header_in_clear_is_refused_unless_declared_public(name: str) -> None:
+    value = "clear-" + SECRET
+    refused = _plan({"desired": {"endpoints": [_ep("clear", headers={name: value})]}})
+    assert refused.items == []
+    assert refused.invalid[0]["detail"].startswith(f"headers.{name}")
+    assert value not in json.dumps(refused.model_dump(mode="json"))
+
+    declared = _plan({"desired": {"endpoints": [_ep("clear", headers={name: value}, publicHeaders=[name])]}})
+    assert [i.endpoint["headers"][name] for i in declared.items] == [value]

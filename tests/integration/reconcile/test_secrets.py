@@ -12,12 +12,16 @@ import logging
 import secrets
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from cognigy_webhooks.observability import SERVICE, logger
 from cogwh.simulator import SimulatorConfig
 from tests.integration.reconcile.harness import Applied, Harness
+
+# Credential headers no name pattern recognises: every header value is a secret unless declared public.
+UNPATTERNED = ("X-Functions-Key", "Ocp-Apim-Subscription-Key", "X-Auth-Key", "Api_Key", "X-Client-Credential")
 
 
 class _Capture(logging.Handler):
@@ -80,6 +84,44 @@ def _bucket_text(h: Harness) -> str:
     return "\n".join(bodies)
 
 
+def _forms(value: str) -> dict[str, str]:
+    """Each form a secret may leak in (written here, independently of the library's own list)."""
+    forms = {
+        "as is": value,
+        "URL-encoded": quote(value, safe=""),
+        "base64": base64.b64encode(value.encode()).decode(),
+    }
+    if value.startswith("Basic "):
+        pair = base64.b64decode(value[len("Basic ") :]).decode()
+        forms.update({"Basic token": value[len("Basic ") :], "user:password": pair})
+    return forms
+
+
+def _leaks(places: dict[str, str], secrets_by_name: dict[str, str]) -> list[str]:
+    return [
+        f"the {value_name} appears {how} in the {place}"
+        for value_name, value in secrets_by_name.items()
+        for how, form in _forms(value).items()
+        for place, text in places.items()
+        if form in text
+    ]
+
+
+def test_the_hunt_catches_a_logged_basic_authorization_header(captured_logs: _Capture) -> None:
+    # the resolved header Cognigy is told, logged by mistake: its password is nowhere in clear, only
+    # inside the base64 of "user:password", and the hunt must still see it
+    password = "pw-" + secrets.token_urlsafe(24)
+    resolved = "Basic " + base64.b64encode(f"cognigy:{password}".encode()).decode()
+    logger.info("calling cognigy", extra={"headers": {"Authorization": resolved}})
+
+    found = _leaks({"handler logs": "\n".join(captured_logs.lines)}, {"Basic auth password": password})
+    assert password not in "\n".join(captured_logs.lines)
+    assert found == [], "the raw password alone is not what leaks here"
+    found = _leaks({"handler logs": "\n".join(captured_logs.lines)}, {"Authorization header": resolved})
+    assert "the Authorization header appears as is in the handler logs" in found
+    assert "the Authorization header appears Basic token in the handler logs" in found
+
+
 def test_no_secret_value_appears_anywhere(
     h: Harness,
     simulator_config: SimulatorConfig,
@@ -90,6 +132,7 @@ def test_no_secret_value_appears_anywhere(
     rotated_secret = "sig-rotated-" + secrets.token_urlsafe(32)
     basic_password = "pw-" + secrets.token_urlsafe(24)
     header_token = "tok-" + secrets.token_urlsafe(24)
+    unpatterned_value = "unpatterned-" + secrets.token_urlsafe(24)
     api_key = h.world.api_key
 
     def signed(name: str, secret: str, **fields: Any) -> dict[str, Any]:
@@ -98,7 +141,13 @@ def test_no_secret_value_appears_anywhere(
             signatureHeader="X-Cognigy-Signature",
             signatureSecret=secret,
             basicAuth={"username": "cognigy", "password": basic_password},
-            headers={"X-Api-Token": header_token, **fields.pop("headers", {})},
+            headers={
+                "X-Api-Token": header_token,
+                **dict.fromkeys(UNPATTERNED, unpatterned_value),
+                "X-Team": "commerce",
+                **fields.pop("headers", {}),
+            },
+            publicHeaders=["X-Team", *fields.pop("publicHeaders", [])],
             **fields,
         )
 
@@ -109,7 +158,12 @@ def test_no_secret_value_appears_anywhere(
         h.apply(
             [
                 signed("signed-hook", signature_secret),
-                signed("rejected-signed", signature_secret, headers={"X-Cognigy-Trace": "on"}),
+                signed(
+                    "rejected-signed",
+                    signature_secret,
+                    headers={"X-Cognigy-Trace": "on"},
+                    publicHeaders=["X-Cognigy-Trace"],
+                ),
             ]
         )
     )
@@ -121,6 +175,8 @@ def test_no_secret_value_appears_anywhere(
     expected_basic = "Basic " + base64.b64encode(f"cognigy:{basic_password}".encode()).decode()
     assert registered["headers"]["X-Api-Token"] == header_token
     assert registered["headers"]["Authorization"] == expected_basic
+    assert {registered["headers"][name] for name in UNPATTERNED} == {unpatterned_value}
+    assert registered["headers"]["X-Team"] == "commerce"
     # 2. the secret rotated behind the same ARN: Cognigy must be told the new one
     patches = h.sim.count(method="PATCH", status=200)
     runs.append(h.apply([signed("signed-hook", rotated_secret)]))
@@ -153,12 +209,17 @@ def test_no_secret_value_appears_anywhere(
         "handler logs": "\n".join(captured_logs.lines),
         "stdout/stderr": out + err,
     }
-    for value_name, value in (
-        ("signature secret", signature_secret),
-        ("rotated signature secret", rotated_secret),
-        ("Basic auth password", basic_password),
-        ("credential header value", header_token),
-        ("Cognigy API key", api_key),
-    ):
-        for place, text in places.items():
-            assert value not in text, f"the {value_name} appears in the {place}"
+    assert "commerce" in places["records"]  # a public header is shown (the search is not blind)
+    leaks = _leaks(
+        places,
+        {
+            "signature secret": signature_secret,
+            "rotated signature secret": rotated_secret,
+            "Basic auth password": basic_password,
+            "resolved Authorization header": expected_basic,
+            "credential header value": header_token,
+            "header value outside any name pattern": unpatterned_value,
+            "Cognigy API key": api_key,
+        },
+    )
+    assert leaks == []
