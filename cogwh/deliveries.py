@@ -96,8 +96,10 @@ def run_delivery_checks(
     timeout: float = 30.0,
     on_verdict: Callable[[Verdict], None] | None = None,
 ) -> list[Verdict]:
-    """Deliver valid JSON and XML deliveries, a tampered body, a stale timestamp, a wrong secret, a
-    replay, a burst of duplicates, an oversized body and a callback loop; one verdict each.
+    """Deliver valid JSON and XML deliveries, a tampered body, a stale timestamp, a wrong secret,
+    genuine bodies whose content cannot be handed on (a lone surrogate in JSON, an unknown XML
+    encoding: 400, never claimed), a replay, a burst of duplicates, an oversized body and a callback
+    loop; one verdict each.
 
     The loop bounds and the size cap must be the receiver's (its template parameters). A failure to
     connect is a verdict too (got ``"no answer: <error>"``), never an exception."""
@@ -141,6 +143,16 @@ def run_delivery_checks(
         if ep.scheme == "standard":
             wrong = "whsec_" + base64.b64encode(uuid.uuid4().bytes * 2).decode()
         record("wrong secret", 401, post(ep, body, ep.headers(body, secret=wrong)))
+
+        # genuinely signed, but what it holds cannot be handed on as JSON: a 400 naming the problem,
+        # the same every time (never a 503 that Cognigy would retry into a "duplicate")
+        body = b'{"sessionId":"%s","text":"\\ud83d"}' % _session().encode()
+        record("signed JSON with a lone surrogate", 400, post(ep, body, ep.headers(body)))
+        if xml_endpoint is not None:
+            body = b'<?xml version="1.0" encoding="x-unknown"?><output><text>hi</text></output>'
+            record(
+                "signed XML in an unknown encoding", 400, post(xml_endpoint, body, xml_endpoint.headers(body))
+            )
 
         # a captured delivery sent again later: the tutorial's timestamp is not signed, so the
         # attacker puts a fresh one on; Standard Webhooks headers are replayed as they were

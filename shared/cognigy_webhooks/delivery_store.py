@@ -7,10 +7,20 @@ library and the Powertools Parameters utility. boto3 clients are made on first u
 DeliveriesTable (key ``pk``, TTL ``expiresAt``) holds two kinds of item:
 
 * ``d#<delivery id>``: one delivery *and* its replay-ledger entry. The delivery id is derived from the
-  replay key (the signature, the ``webhook-id``, or the body digest for Basic auth), so the conditional
-  put that claims the replay key is the same write that stores the delivery. ``state`` moves
-  ``claimed`` -> ``published`` (or ``looped``); a claim left ``claimed`` past its lease (a crashed
-  invocation) may be taken over by a retry.
+  endpoint and the replay key, so the conditional put that claims the replay key is the same write that
+  stores the delivery. The replay key (``replayKind``) is what the scheme's authentication covers and
+  nothing the verifying secret or an unsigned field could change:
+
+  - ``body-sha256``, the SHA-256 of the raw body bytes, for the tutorial's signature (it signs the body
+    alone: the same body signed with the previous secret and again with the current one, or re-sent
+    with a fresh unsigned timestamp, is one delivery) and for HTTP Basic auth;
+  - ``webhook-id`` for Standard Webhooks (the sender's idempotency key: re-sent with another valid
+    signature or timestamp, it is the same message).
+
+  ``state`` moves ``claimed`` -> ``published`` (or ``looped``). The invocation that wins a claim either
+  publishes and marks it, or releases it (deletes the item) so that Cognigy's retry is processed
+  afresh; a claim left ``claimed`` past its lease (a crashed invocation, a failed release) may be taken
+  over by a retry.
 * ``l#<endpoint>#<conversation digest>``: a conversation's delivery counts in sub-buckets of a sliding
   window, moved by one UpdateItem per delivery.
 
@@ -543,14 +553,30 @@ class DeliveryBus:
     #: ``payload`` (``payloadOmitted``: the consumer reads the body from the deliveries table).
     DETAIL_LIMIT = 240 * 1024
 
-    def publish(self, detail: Mapping[str, Any]) -> str:
-        """Put one event; returns its EventBridge id. Raises DeliveryStoreError when it was not put."""
+    def render(self, detail: Mapping[str, Any]) -> str:
+        """The exact ``Detail`` text :meth:`publish` sends for ``detail``: compact JSON, encodable as
+        UTF-8, and without its ``payload`` when too big for EventBridge. No I/O, so the receiver renders
+        before it claims a delivery and hands on exactly what it checked.
+
+        Raises ``ValueError`` (``UnicodeEncodeError`` for a lone surrogate, a non-finite number),
+        ``TypeError`` or ``RecursionError`` when ``detail`` cannot be JSON: a problem with the content,
+        never a transient one."""
         text = json.dumps(detail, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         size = len(text.encode("utf-8"))
         if size > self.DETAIL_LIMIT and "payload" in detail:
             slim = {k: v for k, v in detail.items() if k != "payload"}
             slim.update(payloadOmitted=True, payloadDetailBytes=size)
             text = json.dumps(slim, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return text
+
+    def publish(self, detail: Mapping[str, Any]) -> str:
+        """Render and put one event; returns its EventBridge id. Raises what :meth:`render` raises,
+        and DeliveryStoreError when the event was not put."""
+        return self.publish_rendered(self.render(detail))
+
+    def publish_rendered(self, text: str) -> str:
+        """Put one event whose ``Detail`` is ``text`` (from :meth:`render`); returns its EventBridge id.
+        Raises DeliveryStoreError when it was not put."""
         entry = {
             "Source": self.source,
             "DetailType": self.DETAIL_TYPE,

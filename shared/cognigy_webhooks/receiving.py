@@ -3,23 +3,46 @@
 Steps, each only when the earlier ones passed:
 
 1. the API Gateway (REST, v1 proxy) event becomes a request: raw body bytes (base64 decoded when API
-   Gateway marks it so), headers by lower-cased name with every value kept ............ else 400
+   Gateway marks it so), headers by lower-cased name with every value kept (each valid text) .. else 400
 2. the body size, before any lookup or HMAC ............................................. else 413
 3. the endpoint record (cached briefly); unknown, inactive and unauthenticated endpoints get the
    same 401 as a failed authentication, so names cannot be probed
 4. authentication over the raw bytes: the tutorial's signature header, Standard Webhooks, and/or HTTP
    Basic auth; current and previous secret (a rotation), one forced re-fetch on a mismatch .. 401
-5. the content type against the endpoint's payloadFormat (415); the body must parse ...... else 400
-6. the hop header above its bound ......................................................... 508
-7. the claim in the delivery ledger: the first delivery with this replay key stores it; every other
-   is a duplicate, answered 200 with the first one's id and with no second side effect
-8. the conversation's sliding-window count above its bound ................................ 508
-9. hand-off: publish to the EventBridge bus, mark the delivery published ................... 202
+5. the content type against the endpoint's payloadFormat ................................. else 415
+6. the content, in full and before anything is claimed, so that a content problem never claims
+   anything and the same body always gets the same answer ..................................... else 400
+   - ``payload_invalid``: the body does not parse (JSON: UTF-8, no NaN/Infinity; XML: well-formed,
+     no DTD or entity, an ``encoding=`` that can be read);
+   - ``payload_unrepresentable``: it parses, but past a bound (JSON nesting over
+     :data:`MAX_JSON_DEPTH` = 64 levels, checked on the bytes before parsing; XML deeper than 64
+     elements or over 20,000 of them), or into what the hand-off (JSON in UTF-8) cannot carry: a lone
+     surrogate (``"\\ud83d"``) in a key or string, a number that is not finite (``1e400``). The detail
+     that will be published (slimmed when too big for EventBridge) is rendered here, and exactly that
+     text is published later.
+7. the hop header above its bound ......................................................... 508
+8. the claim in the delivery ledger: the first delivery with this replay key stores it; every other
+   is a duplicate, answered 200 with the first one's id and with no second side effect once the
+   first is handed on. While the first is still in flight, the duplicate waits for it (at most
+   ``inflight_wait_seconds``, reading the ledger on a fixed schedule): published -> 200, stopped as a
+   loop -> 508, given back -> this one claims and hands it on, still in flight -> 503 ``in_flight``
+   (Cognigy retries; a claim whose invocation died is taken over after its lease). A duplicate is
+   never acknowledged for a delivery that may not be handed on. The replay key never depends on the
+   secret that verified it (see :mod:`cognigy_webhooks.delivery_store`)
+9. the conversation's sliding-window count above its bound ................................ 508
+10. hand-off: publish to the EventBridge bus, mark the delivery published ................. 202
+
+After a won claim, every exit either publishes exactly once or releases the claim: whatever is raised
+before the event is out (a failing count, bus or mark, a bug, even a BaseException) gives the claim
+back before it propagates (503), so Cognigy's retry is processed afresh instead of being answered
+``200 duplicate`` for a delivery never handed on. Once the event is out the answer is 202, whatever
+fails next (marking it, logging, metrics).
 
 Rejections are audited (reason only: never a secret, a signature or a credential) and counted in
 metrics; logs and audit items are rate-limited (the rest are counted and summarised) so a flood
-cannot flood them. Nothing a client sends produces a 500: failures of AWS itself answer 503 (Cognigy
-retries), anything unexpected too, with the details in the (bounded) logs only.
+cannot flood them. Nothing a client sends produces a 500, nor a 5xx of any kind when AWS is up:
+failures of AWS itself answer 503 (Cognigy retries), anything unexpected too, with the details in the
+(bounded) logs only.
 
 This module must not import pydantic or httpx (the receiver's cold start); see ``bench/receive.py``.
 """
@@ -28,10 +51,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -41,6 +66,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from cognigy_webhooks.delivery_store import (
+    STATE_CLAIMED,
     STATE_LOOPED,
     STATE_PUBLISHED,
     AuditLog,
@@ -67,14 +93,19 @@ from cognigy_webhooks.signing import (
 )
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "DeliveryRequest",
+    "PayloadRefused",
     "Receiver",
     "RejectionReporter",
     "Reply",
     "XmlRefused",
     "conversation_of",
+    "json_nesting_exceeds",
     "parse_api_event",
+    "parse_payload",
     "parse_xml",
+    "representation_problem",
 ]
 
 #: Names as the models allow them (3-100 characters); anything else is unknown without a lookup.
@@ -179,6 +210,17 @@ def _header_pairs(event: Mapping[str, Any]) -> list[tuple[str, str]] | None:
     return pairs
 
 
+def _is_text(value: str) -> bool:
+    """Encodable as UTF-8 (no lone surrogate): what HTTP can carry and DynamoDB can store."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_api_event(event: object, *, max_body_bytes: int) -> DeliveryRequest | Reply:
     """An API Gateway REST proxy event -> the request, or the reply refusing it (400, 413). The body
     size is checked before the body is decoded, and again after."""
@@ -189,6 +231,8 @@ def parse_api_event(event: object, *, max_body_bytes: int) -> DeliveryRequest | 
     pairs = _header_pairs(event)
     if pairs is None:
         return _bad_request("too_many_headers", "Too many headers")
+    if not all(_is_text(key) and _is_text(value) for key, value in pairs):
+        return _bad_request("bad_header", "A header is not valid text")
     headers: dict[str, list[str]] = {}
     for key, value in pairs:
         headers.setdefault(key.strip(" \t").lower(), []).append(value)
@@ -231,20 +275,46 @@ def _too_large(limit: int) -> Reply:
 
 # --- payloads -----------------------------------------------------------------------------------
 
+PAYLOAD_INVALID = "payload_invalid"
+PAYLOAD_UNREPRESENTABLE = "payload_unrepresentable"
+#: Deepest nesting of a JSON body (objects and arrays, the outermost counting 1), checked on the bytes
+#: before parsing, so that the answer never depends on how much stack the parser happens to have.
+MAX_JSON_DEPTH = 64
 
-class XmlRefused(ValueError):
-    """The XML body is malformed or uses what a delivery never needs (a DTD, entities)."""
+
+class PayloadRefused(ValueError):
+    """A signed body that is not handed on. ``reason`` is ``payload_invalid`` (it does not parse as the
+    endpoint's payloadFormat) or ``payload_unrepresentable`` (it parses, but beyond the documented
+    bounds, or into something the hand-off, JSON in UTF-8, cannot carry). ``message`` names the
+    problem and never echoes the content. A function of the body alone: the same body is always
+    refused the same way."""
+
+    def __init__(self, message: str, *, reason: str = PAYLOAD_INVALID) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class XmlRefused(PayloadRefused):
+    """The XML body is malformed, declares an encoding that cannot be read, uses what a delivery never
+    needs (a DTD, entities), or exceeds the depth or element bound (``payload_unrepresentable``)."""
 
 
 _XML_MAX_DEPTH = 64
 _XML_MAX_ELEMENTS = 20_000
+#: The XML document as plain data nests at most this deep: the root mapping, then per element its
+#: mapping and the list of a repeated child.
+_XML_MAX_DATA_DEPTH = 2 * _XML_MAX_DEPTH + 1
 
 
 def parse_xml(body: bytes) -> dict[str, Any]:
     """Parse an XML delivery into plain data: ``{root: value}`` where an element with only text is its
     text (None when empty), and an element with attributes or children is a dict (``@name`` for
     attributes, ``#text`` for text, a list for a repeated child). DTDs and entities are refused (no
-    entity expansion, no external fetch); depth and element count are bounded."""
+    entity expansion, no external fetch); depth and element count are bounded.
+
+    Raises :class:`XmlRefused` for every problem with the content, whatever expat raised for it
+    (ExpatError, LookupError for an unknown ``encoding=``, ValueError for a multi-byte one...)."""
     from xml.parsers import expat  # only XML endpoints pay for it
 
     parser = expat.ParserCreate()
@@ -258,8 +328,14 @@ def parse_xml(body: bytes) -> dict[str, Any]:
     def start(tag: str, attrs: dict[str, str]) -> None:
         nonlocal count
         count += 1
-        if len(stack) > _XML_MAX_DEPTH or count > _XML_MAX_ELEMENTS:
-            raise XmlRefused("the document is too deep or too large")
+        if len(stack) > _XML_MAX_DEPTH:
+            raise XmlRefused(
+                f"The body nests deeper than {_XML_MAX_DEPTH} elements", reason=PAYLOAD_UNREPRESENTABLE
+            )
+        if count > _XML_MAX_ELEMENTS:
+            raise XmlRefused(
+                f"The body has more than {_XML_MAX_ELEMENTS} elements", reason=PAYLOAD_UNREPRESENTABLE
+            )
         stack.append((tag, {f"@{k}": v for k, v in attrs.items()}, []))
 
     def end(tag: str) -> None:
@@ -297,10 +373,14 @@ def parse_xml(body: bytes) -> dict[str, Any]:
         parser.Parse(body, True)
     except XmlRefused:
         raise
-    except (expat.ExpatError, ValueError, RecursionError) as exc:
-        raise XmlRefused("the body is not well-formed XML") from exc
+    except expat.ExpatError as exc:
+        raise XmlRefused("The body is not well-formed XML") from exc
+    except (LookupError, ValueError) as exc:  # the encoding handler: unknown, multi-byte, undecodable
+        raise XmlRefused("The body declares an encoding that cannot be read") from exc
+    except Exception as exc:  # whatever else the parser raises on content is still the content's
+        raise XmlRefused("The body is not well-formed XML") from exc
     if len(root) != 1:
-        raise XmlRefused("the body is not well-formed XML")
+        raise XmlRefused("The body is not well-formed XML")
     return _plain(root)
 
 
@@ -322,9 +402,114 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_UNESCAPED_KEEP = bytes(b for b in range(256) if b not in b'[]{}"')
+
+
+def json_nesting_exceeds(body: bytes, limit: int) -> bool:
+    """Whether the JSON text ``body`` nests objects and arrays deeper than ``limit`` (the outermost
+    counting 1; brackets inside strings do not count). Exact for valid JSON, deterministic for any
+    bytes; linear, C-speed but for one pass over the brackets, and it never recurses."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    # escaped backslashes, then escaped quotes: what is left of the quotes delimits strings
+    unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside = b"".join(unescaped.translate(None, _UNESCAPED_KEEP).split(b'"')[::2])
+    depth = 0
+    for byte in outside:
+        if byte in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif depth:
+            depth -= 1
+    return False
+
+
 def _parse_json(body: bytes) -> Any:
-    text = body.decode("utf-8")  # UnicodeDecodeError is a ValueError
-    return json.loads(text, parse_constant=_refuse_constant)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadRefused("The body is not valid JSON") from None
+    if json_nesting_exceeds(body, MAX_JSON_DEPTH):
+        raise PayloadRefused(_DEEP.format(MAX_JSON_DEPTH), reason=PAYLOAD_UNREPRESENTABLE)
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):  # RecursionError: not within MAX_JSON_DEPTH, kept as a guard
+        raise PayloadRefused("The body is not valid JSON") from None
+
+
+_LONE_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+_DEEP = "The body nests deeper than {} levels"
+_KEY = "The body holds an object key that is not a string"
+_SURROGATE = "The body holds a lone surrogate (an unpaired \\ud800-\\udfff escape) in a string"
+_NOT_FINITE = "The body holds a number that JSON cannot carry (too large: not finite)"
+_OTHER = "The body holds a value that JSON cannot carry"
+_UNRENDERABLE = "The body cannot be handed on as JSON"
+
+
+def _scalar_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        if not value.isascii() and _LONE_SURROGATE_RE.search(value) is not None:
+            return _SURROGATE
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else _NOT_FINITE
+    if value is None or isinstance(value, int):  # bool is an int
+        return None
+    return _OTHER
+
+
+def representation_problem(payload: Any, *, max_depth: int) -> str | None:
+    """What keeps parsed ``payload`` from being handed on as JSON in UTF-8, or None: nesting deeper
+    than ``max_depth`` (the outermost object or array counting 1), an object key that is not a string,
+    a lone surrogate in a key or a string (a ``\\ud83d`` escape without its pair), a number that is
+    not finite (``1e400`` parses as infinity), or a value of another type. Iterative (no recursion,
+    whatever the depth) and in a fixed order, so the same payload always gets the same message."""
+    pending: list[tuple[Any, int]] = [(payload, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if not isinstance(value, dict | list):
+            problem = _scalar_problem(value)
+            if problem is not None:
+                return problem
+            continue
+        depth += 1
+        if depth > max_depth:
+            return _DEEP.format(max_depth)
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str):
+                    return _KEY
+                if not key.isascii() and _LONE_SURROGATE_RE.search(key) is not None:
+                    return _SURROGATE
+        for child in children:
+            if isinstance(child, dict | list):
+                pending.append((child, depth))
+            else:
+                problem = _scalar_problem(child)
+                if problem is not None:
+                    return problem
+    return None
+
+
+def parse_payload(body: bytes, payload_format: str) -> Any:
+    """The body as plain data. Raises :class:`PayloadRefused` (a 400 with its reason) for every
+    problem with the content that parsing can see: not valid, deeper than the bound (JSON: checked on
+    the bytes first, so the answer never depends on the parser's stack), and for XML anything
+    :func:`representation_problem` finds (keys are always strings there, but it is checked)."""
+    if payload_format != "XML":
+        return _parse_json(body)
+    payload = parse_xml(body)
+    problem = representation_problem(payload, max_depth=_XML_MAX_DATA_DEPTH)
+    if problem is not None:
+        raise PayloadRefused(problem, reason=PAYLOAD_UNREPRESENTABLE)
+    return payload
+
+
+def payload_max_depth(payload_format: str) -> int:
+    """How deep a parsed payload of this format may nest as plain data."""
+    return _XML_MAX_DATA_DEPTH if payload_format == "XML" else MAX_JSON_DEPTH
 
 
 def conversation_of(payload: Any) -> str | None:
@@ -502,6 +687,13 @@ class _Auth(NamedTuple):
     replay_key: str | bytes = b""
 
 
+def _body_key(body: bytes) -> _Auth:
+    """The replay key of a scheme that authenticates the body alone (the tutorial's signature, Basic
+    auth): its SHA-256, whichever secret version verified it and whatever unsigned timestamp came
+    with it."""
+    return _Auth(True, "ok", "body-sha256", hashlib.sha256(body).hexdigest())
+
+
 def _basic_credentials(values: tuple[str, ...]) -> tuple[bytes, bytes] | str:
     if not values:
         return "authorization_missing"
@@ -526,6 +718,27 @@ def _as_bytes(value: str | bytes) -> bytes:
 
 # --- the receiver -------------------------------------------------------------------------------
 
+_IN_FLIGHT = "This delivery is still being handed on; retry later"
+
+
+def inflight_waits(total: float) -> tuple[float, ...]:
+    """The pauses a duplicate makes while the first delivery is in flight: 20 ms doubling up to
+    250 ms, adding up to ``total`` seconds (a fixed schedule: the number of ledger reads is bounded)."""
+    waits: list[float] = []
+    delay, left = 0.02, total
+    while left > 1e-9:
+        step = round(min(delay, left), 6)
+        waits.append(step)
+        left -= step
+        delay = min(delay * 2, 0.25)
+    return tuple(waits)
+
+
+def _state_of(item: Mapping[str, Any]) -> str:
+    value = item.get("state")
+    text = value.get("S") if isinstance(value, Mapping) else None
+    return text if isinstance(text, str) else STATE_CLAIMED
+
 
 class Receiver:
     """The pipeline with its collaborators. Thread-safe: concurrent invocations may share one."""
@@ -542,8 +755,11 @@ class Receiver:
         log: Any = None,
         metrics: Any = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self.settings = settings
+        self.sleep = sleep
+        self._inflight_waits = inflight_waits(settings.inflight_wait_seconds)
         self.directory = directory
         self.secrets = secrets
         self.ledger = ledger
@@ -586,7 +802,8 @@ class Receiver:
     # --- entry points ----------------------------------------------------------------------------
 
     def handle_event(self, event: object) -> dict[str, Any]:
-        """An API Gateway proxy event in, a proxy response out. Never raises, never answers 500."""
+        """An API Gateway proxy event in, a proxy response out. Never answers 500 and raises no
+        Exception (a BaseException propagates, after the claim, if any, was given back)."""
         reply = self.receive(event)
         self._count(reply)
         return reply.to_api_gateway()
@@ -595,9 +812,9 @@ class Receiver:
         try:
             return self._receive(event)
         except DeliveryStoreError as exc:
-            self.reporter.failure(str(exc))
+            self._quietly(self.reporter.failure, str(exc))
         except Exception as exc:  # a bug must not become a 500 (nor a traceback in the response)
-            self.reporter.failure(f"unexpected {type(exc).__name__}", exc_info=True)
+            self._quietly(self.reporter.failure, f"unexpected {type(exc).__name__}", exc_info=True)
         return UNAVAILABLE
 
     # --- the steps -------------------------------------------------------------------------------
@@ -624,21 +841,37 @@ class Receiver:
             return self._reject(
                 endpoint, Reply(415, "rejected", "unsupported_media_type", f"This endpoint takes {label}")
             )
+        # the content, in full, before anything is claimed: the body parses, and the very detail that
+        # will be published renders (a content problem is a 400, the same one every time)
         try:
-            payload = (
-                parse_xml(request.body) if endpoint.payload_format == "XML" else _parse_json(request.body)
-            )
-        except (ValueError, RecursionError):
-            fmt = endpoint.payload_format
-            return self._reject(endpoint, _bad_request("payload_invalid", f"The body is not valid {fmt}"))
-
+            payload = parse_payload(request.body, endpoint.payload_format)
+        except PayloadRefused as exc:
+            return self._reject(endpoint, _bad_request(exc.reason, exc.message))
+        conversation = conversation_of(payload)
+        delivery_id = delivery_id_for(endpoint.name, auth.replay_kind, auth.replay_key)
         loop = read_loop_headers(request.pairs(*_LOOP_HEADER_NAMES))
+        detail_doc: dict[str, Any] = {
+            "endpoint": endpoint.name,
+            "deliveryId": delivery_id,
+            "payloadFormat": endpoint.payload_format,
+            "receivedAt": iso_time(now),
+            "payload": payload,
+        }
+        if conversation is not None:
+            detail_doc["sessionId"] = conversation
+        if loop.hop is not None:
+            detail_doc["hop"] = loop.hop
+        try:
+            detail = self.bus.render(detail_doc)
+        except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError, a non-finite number...
+            problem = representation_problem(payload, max_depth=payload_max_depth(endpoint.payload_format))
+            reply = _bad_request(PAYLOAD_UNREPRESENTABLE, problem or _UNRENDERABLE)
+            return self._reject(endpoint, reply)
+
         if loop.hop is not None and loop.hop > settings.loop_max_hops:
             reply = Reply(508, "loop", "hop_limit", "Loop detected")
             return self._reject(endpoint, reply, action="loop_detected", detail=f"hop {loop.hop}")
 
-        conversation = conversation_of(payload)
-        delivery_id = delivery_id_for(endpoint.name, auth.replay_kind, auth.replay_key)
         token = os.urandom(12).hex()
         item: dict[str, Any] = {
             "deliveryId": {"S": delivery_id},
@@ -655,47 +888,98 @@ class Receiver:
         if loop.hop is not None:
             item["hop"] = {"N": str(loop.hop)}
         claim = self.ledger.claim(delivery_id, item, token=token, now=now, lease=settings.claim_lease_seconds)
-        if not claim.won:
-            if claim.state == STATE_LOOPED:
-                return self._reject(
-                    endpoint, Reply(508, "loop", "loop_repeated", "Loop detected", delivery_id)
+        state = None if claim.won else claim.state
+        for delay in self._inflight_waits:
+            if state != STATE_CLAIMED:
+                break
+            # the first delivery is still being handed on (or its invocation died): wait for it
+            # rather than acknowledge what may never be published
+            self.sleep(delay)
+            current = self.ledger.get(delivery_id)
+            if current is None:  # it gave its claim back: this one hands the delivery on
+                claim = self.ledger.claim(
+                    delivery_id, item, token=token, now=now, lease=settings.claim_lease_seconds
                 )
-            return Reply(200, "duplicate", "duplicate", delivery_id=delivery_id)
+                state = None if claim.won else claim.state
+            else:
+                state = _state_of(current)
+        if state is None:
+            return self._hand_on(endpoint, delivery_id, token, conversation, detail, now)
+        if state == STATE_LOOPED:
+            return self._reject(endpoint, Reply(508, "loop", "loop_repeated", "Loop detected", delivery_id))
+        if state == STATE_CLAIMED:  # still not handed on: Cognigy must come back (after the lease at worst)
+            return Reply(503, "unavailable", "in_flight", _IN_FLIGHT, delivery_id)
+        return Reply(200, "duplicate", "duplicate", delivery_id=delivery_id)
 
-        if conversation is not None:
-            count = self.ledger.count_conversation(
-                endpoint.name, conversation, now=now, window=settings.loop_window_seconds
-            )
-            if count > settings.loop_max_per_window:
-                self.ledger.finish(delivery_id, token=token, state=STATE_LOOPED, now=now)
-                reply = Reply(508, "loop", "conversation_limit", "Loop detected", delivery_id)
-                detail = f"{count} deliveries of one conversation within {settings.loop_window_seconds} s"
-                return self._reject(endpoint, reply, action="loop_detected", detail=detail)
-
-        detail_doc: dict[str, Any] = {
-            "endpoint": endpoint.name,
-            "deliveryId": delivery_id,
-            "payloadFormat": endpoint.payload_format,
-            "receivedAt": iso_time(now),
-            "payload": payload,
-        }
-        if conversation is not None:
-            detail_doc["sessionId"] = conversation
-        if loop.hop is not None:
-            detail_doc["hop"] = loop.hop
+    def _hand_on(
+        self,
+        endpoint: EndpointAuth,
+        delivery_id: str,
+        token: str,
+        conversation: str | None,
+        detail: str,
+        now: float,
+    ) -> Reply:
+        """Everything after a won claim. Until the event is out, whatever is raised (BaseException
+        included) releases the claim before it propagates, so Cognigy's retry is processed afresh
+        rather than answered ``200 duplicate`` for a delivery never handed on. Once the event is out
+        the answer is 202 whatever fails next (marking it, logging, metrics)."""
+        settings = self.settings
+        looped: int | None = None
         try:
-            self.bus.publish(detail_doc)
-        except DeliveryStoreError:
-            self.ledger.release(delivery_id, token=token)  # let Cognigy's retry go through afresh
+            if conversation is not None:
+                count = self.ledger.count_conversation(
+                    endpoint.name, conversation, now=now, window=settings.loop_window_seconds
+                )
+                if count > settings.loop_max_per_window:
+                    self.ledger.finish(delivery_id, token=token, state=STATE_LOOPED, now=now)
+                    looped = count
+            if looped is None:
+                self.bus.publish_rendered(detail)
+        except BaseException:
+            self._release(delivery_id, token)
             raise
-        try:
-            self.ledger.finish(delivery_id, token=token, state=STATE_PUBLISHED, now=now)
-        except DeliveryStoreError as exc:
-            # the event is out: answer 202. A retry within the lease is a duplicate; after it, a retry
-            # would publish again (consumers dedupe on deliveryId, which stays the same)
-            self.reporter.failure(f"delivery {delivery_id} published but not marked: {exc}")
-        self.log.info("delivery accepted", extra={"endpoint": endpoint.name, "deliveryId": delivery_id})
+        if looped is not None:  # decided and recorded: reporting it cannot change the answer
+            reply = Reply(508, "loop", "conversation_limit", "Loop detected", delivery_id)
+            note = f"{looped} deliveries of one conversation within {settings.loop_window_seconds} s"
+            self._quietly(self._reject, endpoint, reply, action="loop_detected", detail=note)
+            return reply
+        # the event is out: answer 202. Marking it is tried twice; when it still fails, a retry within
+        # the lease is answered 503 (in flight) and one after it publishes again, with the same
+        # deliveryId (consumers dedupe on it): at least once, never acknowledged and lost
+        for attempt in (1, 2):
+            try:
+                self.ledger.finish(delivery_id, token=token, state=STATE_PUBLISHED, now=now)
+                break
+            except Exception as exc:
+                if attempt == 2:
+                    why = (
+                        str(exc)
+                        if isinstance(exc, DeliveryStoreError)
+                        else f"unexpected {type(exc).__name__}"
+                    )
+                    self._quietly(
+                        self.reporter.failure, f"delivery {delivery_id} published but not marked: {why}"
+                    )
+        self._quietly(
+            self.log.info, "delivery accepted", extra={"endpoint": endpoint.name, "deliveryId": delivery_id}
+        )
         return Reply(202, "accepted", "accepted", delivery_id=delivery_id)
+
+    def _release(self, delivery_id: str, token: str) -> None:
+        """Give the claim back; a failure here leaves it to the lease (never hides what was raised)."""
+        try:
+            self.ledger.release(delivery_id, token=token)
+        except Exception as exc:
+            self._quietly(self.reporter.failure, f"delivery {delivery_id} not released: {type(exc).__name__}")
+
+    def _quietly(self, report: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Logging, auditing and metrics never cost a delivery its answer."""
+        try:
+            report(*args, **kwargs)
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.log.debug("reporting failed")
 
     def _authenticate(self, endpoint: EndpointAuth, request: DeliveryRequest, now: float) -> _Auth:
         result = _Auth(False, "no_authentication")
@@ -751,8 +1035,8 @@ class Receiver:
             verification = verify_cognigy_signature(
                 request.body, values[0] if values else None, secrets, tolerance_seconds=tolerance, now=now
             )
-            if verification.ok and verification.signature is not None:
-                return _Auth(True, "ok", "signature", verification.signature)
+            if verification.ok:  # the signature covers the body alone: the body is the key
+                return _body_key(request.body)
         return _Auth(False, _REFUSAL_REASONS.get(verification.reason, "signature_invalid"))
 
     def _check_basic(
@@ -770,7 +1054,7 @@ class Receiver:
             password_ok |= hmac.compare_digest(password, _as_bytes(candidate))
         if not (user_ok and password_ok):
             return _Auth(False, "credentials_mismatch")
-        return _Auth(True, "ok", "body-sha256", hashlib.sha256(request.body).hexdigest())
+        return _body_key(request.body)
 
     # --- reporting -------------------------------------------------------------------------------
 

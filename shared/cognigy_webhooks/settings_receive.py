@@ -54,6 +54,11 @@ def _name(text: str) -> str:
     return text
 
 
+#: The largest body the delivery ledger can hold: a DynamoDB item is at most 400 KB, and the item
+#: keeps the body beside about 1 KB of attributes.
+MAX_BODY_BYTES = 384 * 1024
+
+
 class ReceiveSettings(NamedTuple):
     """What the receiver needs to know. Defaults are the issue's (256 KiB body cap, 300 s tolerance)."""
 
@@ -86,6 +91,8 @@ class ReceiveSettings(NamedTuple):
     loop_max_per_window: int = 20
     #: A claim left unfinished this long (a crashed invocation) may be taken over by a retry.
     claim_lease_seconds: int = 60
+    #: How long a duplicate waits for the first delivery still in flight before answering 503.
+    inflight_wait_seconds: float = 2.0
     #: Rejection logs and audit items: a burst of this many, then this many per second (the rest are
     #: counted and summarised); metrics count every rejection.
     reject_report_burst: int = 20
@@ -121,7 +128,9 @@ _VARS: dict[str, _Var] = {
     "audit_table": _Var("AUDIT_TABLE", _name, "a table name"),
     "deliveries_table": _Var("DELIVERIES_TABLE", _name, "a table name"),
     "bus_name": _Var("DELIVERY_BUS_NAME", _name, "an event bus name"),
-    "max_body_bytes": _Var("RECEIVE_MAX_BODY_BYTES", _int(1, 6 * 1024 * 1024), "an integer 1..6291456"),
+    "max_body_bytes": _Var(
+        "RECEIVE_MAX_BODY_BYTES", _int(1, MAX_BODY_BYTES), f"an integer 1..{MAX_BODY_BYTES}"
+    ),
     "tolerance_seconds": _Var("RECEIVE_TOLERANCE_SECONDS", _int(1, 86400), "an integer 1..86400"),
     "retention_days": _Var("RECEIVE_RETENTION_DAYS", _int(1, 3650), "an integer 1..3650"),
     "audit_retention_days": _Var("AUDIT_RETENTION_DAYS", _int(1, 36500), "an integer 1..36500"),
@@ -132,6 +141,7 @@ _VARS: dict[str, _Var] = {
     "loop_window_seconds": _Var("RECEIVE_LOOP_WINDOW_SECONDS", _int(1, 86400), "an integer 1..86400"),
     "loop_max_per_window": _Var("RECEIVE_LOOP_MAX_PER_WINDOW", _int(1, 1_000_000), "an integer >= 1"),
     "claim_lease_seconds": _Var("RECEIVE_CLAIM_LEASE_SECONDS", _int(1, 86400), "an integer 1..86400"),
+    "inflight_wait_seconds": _Var("RECEIVE_INFLIGHT_WAIT_SECONDS", _float(0, 25), "a number 0..25"),
     "reject_report_burst": _Var("RECEIVE_REJECT_REPORT_BURST", _int(0, 100_000), "an integer >= 0"),
     "reject_report_per_second": _Var("RECEIVE_REJECT_REPORT_PER_SECOND", _float(0, 100_000), "a number >= 0"),
     "event_source": _Var("RECEIVE_EVENT_SOURCE", _name, "an EventBridge source (3+ characters)"),

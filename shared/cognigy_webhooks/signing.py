@@ -6,7 +6,9 @@ Two schemes:
 
 * **Cognigy** (the tutorial's): header value ``<unix seconds>,<base64 of HMAC-SHA256(secret, raw body)>``.
   The timestamp is *not* signed, so it only bounds how old a captured body may be when the
-  attacker also keeps its signature; pair it with a replay ledger keyed on the signature.
+  attacker also keeps its signature; pair it with a replay ledger keyed on what is signed, the body
+  (its digest: the signature itself would change with the secret, so a retry across a rotation
+  would pass as new).
 * **Standard Webhooks** (https://www.standardwebhooks.com): headers ``webhook-id``,
   ``webhook-timestamp`` and ``webhook-signature`` (a space-separated list of ``v1,<base64>``),
   signed content ``f"{id}.{timestamp}.".encode() + body``, secrets ``whsec_<base64>``. The

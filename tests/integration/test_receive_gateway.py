@@ -235,10 +235,15 @@ def test_content_type_must_match_the_payload_format(
 
 def test_a_signed_body_that_does_not_parse_is_a_400(world: ReceiverWorld, http: httpx.Client) -> None:  # noqa: F811
     reg = world.register("garbled")
-    for body in (b"{not json", b'{"n": NaN}', b"\xff\xfe{}", b"[" * 100_000):
+    for body in (b"{not json", b'{"n": NaN}', b"\xff\xfe{}"):
         resp = post(http, reg.name, body, reg.sign(body))
         assert resp.status_code == 400, body[:20]
         assert resp.json() == {"message": "The body is not valid JSON"}
+    # nesting past the bound is refused on the bytes, before parsing, whatever follows it
+    resp = post(http, reg.name, b"[" * 100_000, reg.sign(b"[" * 100_000))
+    assert resp.status_code == 400
+    assert resp.json() == {"message": "The body nests deeper than 64 levels"}
+    assert world.deliveries_of(reg.name) == []
 
 
 # --- replays and duplicates ---------------------------------------------------------------------
@@ -441,7 +446,7 @@ def test_the_delivery_checks_all_match(world: ReceiverWorld, http: httpx.Client)
     )
     table = format_verdicts(verdicts)
     assert all(v.ok for v in verdicts), table
-    assert len(verdicts) == 10
+    assert len(verdicts) == 12
     assert orders.secret not in table
     assert orders.secret not in repr(verdicts)
     assert "MISMATCH" not in table

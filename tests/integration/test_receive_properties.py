@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from tests.support.receiver import SIGNATURE_HEADER, ReceiverWorld, Registered, receiver_stack
@@ -167,6 +167,9 @@ def test_a_forgery_is_never_accepted(
 
 @PROPERTY_SETTINGS
 @given(body=st.binary(max_size=CAP + 64), base64_body=st.booleans(), offset=st.integers(-250, 250))
+@example(body=b'{"text":"\\ud83d"}', base64_body=False, offset=0)
+@example(body=b'{"n":1e400}', base64_body=True, offset=0)
+@example(body=b"[" * 65 + b"]" * 65, base64_body=True, offset=0)
 def test_a_genuine_delivery_is_accepted_once_whatever_it_carries(
     small: ReceiverWorld, signed: Registered, body: bytes, base64_body: bool, offset: int
 ) -> None:
@@ -177,7 +180,8 @@ def test_a_genuine_delivery_is_accepted_once_whatever_it_carries(
         signed, body, signed.sign(body, timestamp=int(time.time()) + offset), base64_body=base64_body
     )
     status = check_response(small.receiver.handle_event(event))
-    # Then it is too large (413), not JSON (400), or accepted (202; 200 when hypothesis repeats a body)
+    # Then it is too large (413), not JSON the hand-off can carry (400), or accepted (202; 200 when
+    # hypothesis repeats a body)
     if len(body) > CAP:
         assert status == 413
     elif not _is_json(body):
@@ -233,11 +237,22 @@ def _is_text(body: bytes) -> bool:
 
 
 def _is_json(body: bytes) -> bool:
+    """JSON the receiver hands on: valid, at most 64 levels deep, and representable again as JSON in
+    UTF-8 (no lone surrogate, no number that parses as infinity)."""
     try:
-        json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+        doc = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+        json.dumps(doc, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except (ValueError, RecursionError):
         return False
-    return True
+    return _depth(doc) <= 64
+
+
+def _depth(doc: object) -> int:
+    if isinstance(doc, dict):
+        return 1 + max((_depth(v) for v in doc.values()), default=0)
+    if isinstance(doc, list):
+        return 1 + max((_depth(v) for v in doc), default=0)
+    return 0
 
 
 def _no_constants(name: str) -> None:

@@ -71,6 +71,8 @@ def test_a_text_body_is_taken_as_utf8() -> None:
         (event(body="@@@not base64", isBase64Encoded=True), "bad_base64"),
         (event(body="ü", isBase64Encoded=True), "bad_base64"),
         (event(body="\ud800"), "bad_body"),
+        (event(headers={"Content-Type": "application/json; x=\ud83d"}), "bad_header"),
+        (event(multiValueHeaders={"X-\udc00": ["v"]}), "bad_header"),
     ],
 )
 def test_what_is_not_a_delivery_is_a_400(bad: object, reason: str) -> None:
