@@ -22,7 +22,7 @@ from cognigy_webhooks.receiving import (
     RejectionReporter,
     Reply,
     XmlRefused,
-    _basic_credentials,
+    basic_credentials,
     conversation_of,
     media_type_matches,
     parse_api_event,
@@ -226,8 +226,8 @@ def test_the_conversation_is_cognigys_session_id(payload: object, session: str |
         (("Basic " + base64.b64encode(b"no-colon").decode(),), "authorization_malformed"),
     ],
 )
-def test_basic_credentials(values: tuple[str, ...], expected: object) -> None:
-    assert _basic_credentials(values) == expected
+def testbasic_credentials(values: tuple[str, ...], expected: object) -> None:
+    assert basic_credentials(values) == expected
 
 
 # --- replies ------------------------------------------------------------------------------------

@@ -1,0 +1,165 @@
+"""Authentication of a delivery over its raw bytes: the tutorial's signature header, Standard Webhooks,
+and/or HTTP Basic auth, against the current and the previous secret (a rotation), with one forced
+re-fetch of the secret on a mismatch (a rotation since it was cached). Comparisons are constant-time;
+every secret version is compared (the time does not tell which matched).
+
+An accepted delivery gets its replay key, which never depends on the secret version that verified it:
+the body's SHA-256 for the schemes that authenticate the body alone (the tutorial's, Basic auth), the
+``webhook-id`` for Standard Webhooks (which binds id and timestamp into its signature).
+
+Standard library only (the receiver's cold start).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Callable
+from typing import NamedTuple
+
+from cognigy_webhooks.delivery_store import EndpointAuth, SecretVersions
+from cognigy_webhooks.receiving.http import DeliveryRequest
+from cognigy_webhooks.signing import (
+    STANDARD_ID_HEADER,
+    STANDARD_SIGNATURE_HEADER,
+    STANDARD_TIMESTAMP_HEADER,
+    Refusal,
+    Verification,
+    verify_cognigy_signature,
+    verify_standard_webhook,
+)
+
+__all__ = ["Auth", "Authenticator", "basic_credentials"]
+
+
+_REFUSAL_REASONS = {
+    Refusal.MISSING: "signature_missing",
+    Refusal.MALFORMED: "signature_malformed",
+    Refusal.BAD_ENCODING: "signature_malformed",
+    Refusal.STALE: "timestamp_stale",
+    Refusal.FUTURE: "timestamp_future",
+    Refusal.MISMATCH: "signature_mismatch",
+    Refusal.NO_SECRET: "secret_unusable",
+}
+
+
+#: A failure that a secret rotated since it was cached could explain (worth one forced re-fetch).
+_REFRESH_REASONS = frozenset({"signature_mismatch", "credentials_mismatch", "secret_unusable"})
+
+
+class Auth(NamedTuple):
+    """The outcome: ``reason`` when refused; the replay key (and its kind) when accepted."""
+
+    ok: bool
+    reason: str
+    replay_kind: str = ""
+    replay_key: str | bytes = b""
+
+
+def _body_key(body: bytes) -> Auth:
+    """The replay key of a scheme that authenticates the body alone (the tutorial's signature, Basic
+    auth): its SHA-256, whichever secret version verified it and whatever unsigned timestamp came
+    with it."""
+    return Auth(True, "ok", "body-sha256", hashlib.sha256(body).hexdigest())
+
+
+def basic_credentials(values: tuple[str, ...]) -> tuple[bytes, bytes] | str:
+    if not values:
+        return "authorization_missing"
+    if len(values) > 1:
+        return "authorization_duplicated"
+    scheme, _, token = values[0].strip(" \t").partition(" ")
+    if scheme.lower() != "basic" or not token or len(token) > 4096:
+        return "authorization_malformed"
+    try:
+        decoded = base64.b64decode(token.strip(" \t").encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error, ValueError):
+        return "authorization_malformed"
+    user, colon, password = decoded.partition(b":")
+    if not colon:
+        return "authorization_malformed"
+    return user, password
+
+
+def _as_bytes(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+class Authenticator:
+    """Checks deliveries against an endpoint's configured schemes. Thread-safe."""
+
+    def __init__(self, secrets: SecretVersions, *, tolerance_seconds: int) -> None:
+        self.secrets = secrets
+        self.tolerance_seconds = tolerance_seconds
+
+    def authenticate(self, endpoint: EndpointAuth, request: DeliveryRequest, now: float) -> Auth:
+        """Every scheme the endpoint configures must pass; an endpoint with none accepts nothing."""
+        result = Auth(False, "no_authentication")
+        if endpoint.has_signature:
+            result = self._with_refresh(
+                endpoint.signature_secret_arn,
+                lambda secrets: self._check_signature(endpoint, request, secrets, now),
+            )
+            if not result.ok:
+                return result
+        if endpoint.has_basic_auth:
+            basic = self._with_refresh(
+                endpoint.basic_password_arn, lambda secrets: self._check_basic(endpoint, request, secrets)
+            )
+            if not basic.ok or not endpoint.has_signature:
+                return basic
+        return result
+
+    def _with_refresh(self, secret_arn: str | None, check: Callable[[tuple[str | bytes, ...]], Auth]) -> Auth:
+        """Check with the cached secret versions; on a mismatch, once, with freshly fetched ones (a
+        rotation that happened since they were cached)."""
+        assert secret_arn is not None
+        secrets = self.secrets.get(secret_arn)
+        result = check(secrets)
+        if not result.ok and result.reason in _REFRESH_REASONS:
+            fresh = self.secrets.refresh(secret_arn)
+            if fresh is not None and fresh != secrets:
+                result = check(fresh)
+        return result
+
+    def _check_signature(
+        self, endpoint: EndpointAuth, request: DeliveryRequest, secrets: tuple[str | bytes, ...], now: float
+    ) -> Auth:
+        tolerance = self.tolerance_seconds
+        verification: Verification
+        if endpoint.scheme == "standard":
+            pairs = request.pairs(STANDARD_ID_HEADER, STANDARD_TIMESTAMP_HEADER, STANDARD_SIGNATURE_HEADER)
+            verification = verify_standard_webhook(
+                request.body, pairs, secrets, tolerance_seconds=tolerance, now=now
+            )
+            if verification.ok and verification.message_id is not None:
+                return Auth(True, "ok", "webhook-id", verification.message_id)
+        else:
+            values = request.values(endpoint.signature_header or "")
+            if len(values) > 1:
+                return Auth(False, "signature_duplicated")
+            verification = verify_cognigy_signature(
+                request.body, values[0] if values else None, secrets, tolerance_seconds=tolerance, now=now
+            )
+            if verification.ok:  # the signature covers the body alone: the body is the key
+                return _body_key(request.body)
+        return Auth(False, _REFUSAL_REASONS.get(verification.reason, "signature_invalid"))
+
+    def _check_basic(
+        self, endpoint: EndpointAuth, request: DeliveryRequest, passwords: tuple[str | bytes, ...]
+    ) -> Auth:
+        credentials = basic_credentials(request.values("authorization"))
+        if isinstance(credentials, str):
+            return Auth(False, credentials)
+        if not passwords:
+            return Auth(False, "secret_unusable")
+        user, password = credentials
+        user_ok = hmac.compare_digest(user, _as_bytes(endpoint.basic_username or ""))
+        password_ok = False
+        for candidate in passwords:  # every version compared: the time does not tell which matched
+            password_ok |= hmac.compare_digest(password, _as_bytes(candidate))
+        if not (user_ok and password_ok):
+            return Auth(False, "credentials_mismatch")
+        return _body_key(request.body)
