@@ -56,7 +56,9 @@ _EXPORTS: dict[str, str] = {
     "process_registration_jobs": "registration",
     "configure_timeout_pipeline": "registration",
     "RegistrationResult": "registration",
-    "inject_loop_prevention_headers": "loopguard",
+    "inject_loop_prevention_headers": "loopguard",  # the tutorial's: a headers dict in, a dict out
+    # loop marks (the project's own: an endpoint in, a marked copy out; read back by the receiver)
+    "with_loop_marks": "loopguard",
     "read_loop_headers": "loopguard",
     "LoopInfo": "loopguard",
     "sync_to_monitoring_platform": "monitoring",
@@ -103,6 +105,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         CognigyUnavailable,
         CognigyWebhooksError,
         InvalidSpec,
+    )
+    from cognigy_webhooks.loopguard import (  # noqa: F401
+        LoopInfo,
+        inject_loop_prevention_headers,
+        read_loop_headers,
+        with_loop_marks,
     )
     from cognigy_webhooks.models import (  # noqa: F401
         BasicAuth,

@@ -82,35 +82,47 @@ def target(local_ca: LocalCA) -> Iterator[Target]:
         yield found
 
 
-async def test_the_tutorials_flow(simulator: RunningSimulator, target: Target) -> None:
-    # Step 1: payloads as models (the tutorial's schema, defaults and rules)
-    endpoints = [
+def tutorial_endpoints(base_url: str) -> list[WebhookEndpoint]:
+    """Step 1 of the tutorial: payloads as models, headers through its loop-prevention function."""
+    return [
         WebhookEndpoint(
             name="order-status",
-            url=f"{target.base_url}/hooks/order-status",
-            fallback_urls=[f"{target.base_url}/hooks/order-status-fallback"],
+            url=f"{base_url}/hooks/order-status",
+            fallback_urls=[f"{base_url}/hooks/order-status-fallback"],
+            headers=inject_loop_prevention_headers({"X-Bot-Id": "order-bot"}),
             signature_header=SIGNATURE_HEADER,
             signature_secret=SECRET,
         ),
         WebhookEndpoint(
             name="handover-events",
-            url=f"{target.base_url}/hooks/handover-events",
+            url=f"{base_url}/hooks/handover-events",
             method=HttpMethod.PUT,
+            headers=inject_loop_prevention_headers({"Content-Type": "application/xml"}),
             payload_format=PayloadFormat.XML,
             retry_policy=RetryPolicy(max_retries=5, retry_interval_ms=2000),
             timeout_ms=5000,
         ),
-        WebhookEndpoint(name="survey-results", url=f"{target.base_url}/hooks/survey-results"),
+        WebhookEndpoint(
+            name="survey-results",
+            url=f"{base_url}/hooks/survey-results",
+            headers=inject_loop_prevention_headers({}),
+        ),
     ]
+
+
+async def test_the_tutorials_flow(simulator: RunningSimulator, target: Target) -> None:
+    # Step 1: payloads as models (the tutorial's schema, defaults and rules)
+    endpoints = tutorial_endpoints(target.base_url)
     assert endpoints[2].method is HttpMethod.POST
     assert endpoints[2].retry_policy == RetryPolicy(max_retries=3, retry_interval_ms=5000)
     assert endpoints[2].timeout_ms == 10000
 
     # Step 2: loop-prevention headers, without making the spec look changed on every run
-    prepared = [inject_loop_prevention_headers(ep) for ep in endpoints]
-    assert [inject_loop_prevention_headers(ep).spec_hash() for ep in prepared] == [
-        ep.spec_hash() for ep in prepared
+    assert [ep.spec_hash() for ep in tutorial_endpoints(target.base_url)] == [
+        ep.spec_hash() for ep in endpoints
     ]
+    assert all(ep.headers["Prevent-Loop"] == "true" for ep in endpoints)
+    prepared = endpoints
 
     # Step 3: register the batch (bounded, paced) and one more through the tutorial's client
     results = await process_registration_jobs(
@@ -121,8 +133,10 @@ async def test_the_tutorials_flow(simulator: RunningSimulator, target: Target) -
         requests_per_minute=600,
         burst=10,
     )
-    late = inject_loop_prevention_headers(
-        WebhookEndpoint(name="late-joiner", url=f"{target.base_url}/hooks/late-joiner")
+    late = WebhookEndpoint(
+        name="late-joiner",
+        url=f"{target.base_url}/hooks/late-joiner",
+        headers=inject_loop_prevention_headers({"X-Bot-Id": "late-bot"}),
     )
     async with create_cognigy_client(
         simulator.api_key, simulator.base_url, verify=simulator.ca_file
@@ -140,7 +154,8 @@ async def test_the_tutorials_flow(simulator: RunningSimulator, target: Target) -
         order_status = stored[results[0].webhook_id or ""]
         assert order_status["fallbackUrls"] == [f"{target.base_url}/hooks/order-status-fallback"]
         assert order_status["signatureHeader"] == SIGNATURE_HEADER
-        assert order_status["headers"] == prepared[0].headers
+        assert order_status["headers"] == prepared[0].headers  # the tutorial's headers, as sent
+        assert stored[single["id"]]["headers"] == late.headers
         assert (
             simulator.state.secret_digest(order_status["id"]) == hashlib.sha256(SECRET.encode()).hexdigest()
         )
@@ -162,7 +177,8 @@ async def test_the_tutorials_flow(simulator: RunningSimulator, target: Target) -
             )
         assert (good.status_code, forged.status_code) == (204, 401)
         assert [d["ok"] for d in target.deliveries] == [True, False]
-        assert target.deliveries[0]["headers"]["x-cogwh-hop"] == "1"
+        assert target.deliveries[0]["headers"]["x-cognigy-webhook-source"] == "bot-integration"
+        assert target.deliveries[0]["headers"]["prevent-loop"] == "true"
 
         # Step 5: audit entries, synced to monitoring (even through the Cognigy client: no key leaks)
         audit = [

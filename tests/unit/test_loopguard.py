@@ -1,10 +1,12 @@
-"""Loop-prevention headers: deterministic, idempotent, never duplicated; read back without raising."""
+"""Loop-prevention headers, both sets: the tutorial's (a headers dict in, a dict out) and the project's
+marks on an endpoint. Deterministic, idempotent, never duplicated; the marks read back without raising."""
 
 from __future__ import annotations
 
 import hashlib
 import subprocess
 import sys
+import uuid
 
 import httpx
 import pytest
@@ -12,18 +14,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.datastructures import Headers
 
-from cognigy_webhooks import inject_loop_prevention_headers
+from cognigy_webhooks import inject_loop_prevention_headers, with_loop_marks
 from cognigy_webhooks.errors import InvalidSpec
 from cognigy_webhooks.loopguard import (
+    CORRELATION_ID_HEADER,
     LOOP_HOP_HEADER,
     LOOP_ID_HEADER,
     LOOP_ORIGIN,
     LOOP_ORIGIN_HEADER,
+    PREVENT_LOOP_HEADER,
+    REQUEST_ID_HEADER,
+    SOURCE_HEADER,
+    TUTORIAL_HEADERS,
     LoopInfo,
     loop_id_for,
     read_loop_headers,
 )
 from cognigy_webhooks.models import WebhookEndpoint, parse_endpoint
+from cognigy_webhooks.secrets import BUILTIN_PUBLIC_HEADERS
 
 SECRET = "s" * 40
 
@@ -34,8 +42,8 @@ def endpoint(**overrides: object) -> WebhookEndpoint:
     return parse_endpoint(spec)
 
 
-def test_headers_are_derived_from_the_name() -> None:
-    result = inject_loop_prevention_headers(endpoint())
+def test_marks_are_derived_from_the_name() -> None:
+    result = with_loop_marks(endpoint())
 
     assert result.headers == {
         LOOP_ORIGIN_HEADER: "cognigy-webhooks",
@@ -49,24 +57,24 @@ def test_headers_are_derived_from_the_name() -> None:
 
 def test_the_same_spec_hashes_the_same_on_every_run() -> None:
     # The tutorial stamped a fresh uuid each run: every spec looked changed to drift detection.
-    first = inject_loop_prevention_headers(endpoint(headers={"X-Team": "ops"}))
-    second = inject_loop_prevention_headers(endpoint(headers={"X-Team": "ops"}))
+    first = with_loop_marks(endpoint(headers={"X-Team": "ops"}))
+    second = with_loop_marks(endpoint(headers={"X-Team": "ops"}))
 
     assert first.spec_hash() == second.spec_hash()
     assert first.to_api_payload() == second.to_api_payload()
 
 
 def test_different_endpoints_get_different_loop_ids() -> None:
-    a = inject_loop_prevention_headers(endpoint(name="orders-bot"))
-    b = inject_loop_prevention_headers(endpoint(name="billing-bot"))
+    a = with_loop_marks(endpoint(name="orders-bot"))
+    b = with_loop_marks(endpoint(name="billing-bot"))
 
     assert a.headers[LOOP_ID_HEADER] != b.headers[LOOP_ID_HEADER]
     assert a.spec_hash() != b.spec_hash()
 
 
 def test_idempotent() -> None:
-    once = inject_loop_prevention_headers(endpoint(headers={"X-Team": "ops"}))
-    twice = inject_loop_prevention_headers(once)
+    once = with_loop_marks(endpoint(headers={"X-Team": "ops"}))
+    twice = with_loop_marks(once)
 
     assert twice == once
     assert twice.spec_hash() == once.spec_hash()
@@ -84,7 +92,7 @@ def test_returns_a_copy_and_keeps_everything_else() -> None:
     )
     before = original.model_dump()
 
-    result = inject_loop_prevention_headers(original)
+    result = with_loop_marks(original)
 
     assert result is not original
     assert original.model_dump() == before
@@ -102,23 +110,21 @@ def test_returns_a_copy_and_keeps_everything_else() -> None:
 def test_a_user_header_of_the_same_name_is_replaced_not_duplicated(name: str) -> None:
     original = endpoint(headers={name: "someone-else", "x-cogwh-hop": "7", "X-Team": "ops"})
 
-    result = inject_loop_prevention_headers(original)
+    result = with_loop_marks(original)
 
     lowered = [header.lower() for header in result.headers]
     assert len(lowered) == len(set(lowered))
     assert sorted(lowered) == sorted(["x-cogwh-origin", "x-cogwh-loop-id", "x-cogwh-hop", "x-team"])
     assert result.headers[LOOP_ORIGIN_HEADER] == LOOP_ORIGIN
     assert result.headers[LOOP_HOP_HEADER] == "1"
-    assert (
-        result.spec_hash() == inject_loop_prevention_headers(endpoint(headers={"X-Team": "ops"})).spec_hash()
-    )
+    assert result.spec_hash() == with_loop_marks(endpoint(headers={"X-Team": "ops"})).spec_hash()
 
 
 def test_the_header_limit_still_holds_on_the_copy() -> None:
     crowded = endpoint(headers={f"X-H{i}": "v" for i in range(49)})
 
     with pytest.raises(InvalidSpec) as caught:
-        inject_loop_prevention_headers(crowded)
+        with_loop_marks(crowded)
 
     assert caught.value.errors[0]["field"] == "headers"
 
@@ -129,17 +135,202 @@ def test_a_secret_stays_out_of_the_error_of_the_copy() -> None:
     )
 
     with pytest.raises(InvalidSpec) as caught:
-        inject_loop_prevention_headers(crowded)
+        with_loop_marks(crowded)
 
     assert SECRET not in str(caught.value)
     assert SECRET not in repr(caught.value)
+
+
+# --- the tutorial's headers: a dict in, a dict out ----------------------------------------------------
+
+
+def test_the_tutorials_four_headers_are_added_to_a_new_dict() -> None:
+    given = {"Content-Type": "application/json", "X-Bot-Id": "order-bot"}
+    before = dict(given)
+
+    result = inject_loop_prevention_headers(given)
+
+    assert type(result) is dict
+    assert result is not given
+    assert given == before  # the input is never changed
+    assert list(result) == [
+        "Content-Type",
+        "X-Bot-Id",
+        "X-Cognigy-Webhook-Source",
+        "X-Request-Id",
+        "X-Correlation-Id",
+        "Prevent-Loop",
+    ]
+    assert result["Content-Type"] == "application/json"
+    assert result["X-Bot-Id"] == "order-bot"
+    assert result["X-Cognigy-Webhook-Source"] == "bot-integration"
+    assert result["Prevent-Loop"] == "true"
+    assert tuple(TUTORIAL_HEADERS) == (
+        SOURCE_HEADER,
+        REQUEST_ID_HEADER,
+        CORRELATION_ID_HEADER,
+        PREVENT_LOOP_HEADER,
+    )
+    request_id = uuid.UUID(result["X-Request-Id"])
+    correlation_id = uuid.UUID(result["X-Correlation-Id"])
+    assert request_id.version == correlation_id.version == 5
+    assert request_id != correlation_id
+
+
+def test_an_empty_dict_gets_the_four_headers() -> None:
+    result = inject_loop_prevention_headers({})
+
+    assert [name.lower() for name in result] == [name.lower() for name in TUTORIAL_HEADERS]
+
+
+def test_the_ids_are_the_same_on_every_run() -> None:
+    # The tutorial stamped fresh uuids: every spec built with them looked changed on every run.
+    code = (
+        "from cognigy_webhooks import inject_loop_prevention_headers as f;"
+        "print(f({'X-Bot-Id': 'order-bot'}, public_headers=['X-Bot-Id']))"
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        ).stdout
+        for _ in range(2)
+    }
+
+    assert len(runs) == 1
+    assert inject_loop_prevention_headers({"X-Bot-Id": "a"}) == inject_loop_prevention_headers(
+        {"X-Bot-Id": "a"}
+    )
+
+
+def test_a_spec_built_with_them_hashes_the_same_on_every_run() -> None:
+    def build() -> WebhookEndpoint:
+        return WebhookEndpoint(
+            name="order-status",
+            url="https://hooks.example.com/order-status",
+            headers=inject_loop_prevention_headers({"X-Bot-Id": "order-bot"}),
+        )
+
+    assert build().spec_hash() == build().spec_hash()
+    assert with_loop_marks(build()).spec_hash() == with_loop_marks(build()).spec_hash()
+
+
+def test_idempotent_applying_twice_equals_once() -> None:
+    once = inject_loop_prevention_headers({"X-Bot-Id": "order-bot", "Accept": "application/json"})
+    twice = inject_loop_prevention_headers(once)
+
+    assert twice == once
+    assert list(twice) == list(once)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"x-request-id": "caller-chosen", "prevent-loop": "false"},
+        {"X-REQUEST-ID": "caller-chosen", "X-Cognigy-Webhook-Source": "someone-else"},
+        {"X-Correlation-Id": "1", "X-Request-Id": "2", "PREVENT-LOOP": "no", "x-cognigy-webhook-source": "x"},
+    ],
+)
+def test_a_header_of_the_tutorials_given_in_any_case_is_replaced_not_duplicated(
+    given: dict[str, str],
+) -> None:
+    result = inject_loop_prevention_headers({"X-Bot-Id": "order-bot", **given})
+
+    lowered = [name.lower() for name in result]
+    assert len(lowered) == len(set(lowered))
+    assert result == inject_loop_prevention_headers({"X-Bot-Id": "order-bot"})
+
+
+def test_different_headers_get_different_ids_and_case_of_names_does_not_matter() -> None:
+    a = inject_loop_prevention_headers({"X-Bot-Id": "order-bot"}, public_headers=["X-Bot-Id"])
+    b = inject_loop_prevention_headers({"X-Bot-Id": "billing-bot"}, public_headers=["X-Bot-Id"])
+    c = inject_loop_prevention_headers({"x-bot-id": "order-bot"}, public_headers=["x-bot-id"])
+    d = inject_loop_prevention_headers({"X-Team": "ops"})
+
+    assert a[REQUEST_ID_HEADER] != b[REQUEST_ID_HEADER]
+    assert a[CORRELATION_ID_HEADER] != b[CORRELATION_ID_HEADER]
+    assert a[REQUEST_ID_HEADER] == c[REQUEST_ID_HEADER]
+    assert a[REQUEST_ID_HEADER] != d[REQUEST_ID_HEADER]
+
+
+def test_a_secret_header_value_never_feeds_the_ids() -> None:
+    # Every header value is a secret unless declared public (cognigy_webhooks.secrets): an id sent to
+    # third parties must not be a hash a guessed password could be tested against.
+    one = inject_loop_prevention_headers({"Authorization": "Bearer tok-" + "a" * 30, "X-Bot-Id": "order-bot"})
+    two = inject_loop_prevention_headers({"Authorization": "Bearer tok-" + "b" * 30, "X-Bot-Id": "order-bot"})
+    ref = inject_loop_prevention_headers(
+        {"Authorization": "{{resolve:secretsmanager:arn:aws:secretsmanager:eu-central-1:1:secret:x}}"}
+    )
+    other_ref = inject_loop_prevention_headers(
+        {"Authorization": "{{resolve:secretsmanager:arn:aws:secretsmanager:eu-central-1:1:secret:y}}"}
+    )
+
+    assert one[REQUEST_ID_HEADER] == two[REQUEST_ID_HEADER]
+    assert one[CORRELATION_ID_HEADER] == two[CORRELATION_ID_HEADER]
+    assert ref[REQUEST_ID_HEADER] != other_ref[REQUEST_ID_HEADER]  # a reference names, it does not reveal
+
+
+@pytest.mark.parametrize(
+    ("given", "field"),
+    [
+        (None, "headers"),
+        ("X-Bot-Id: order-bot", "headers"),
+        ([("X-Bot-Id", "order-bot")], "headers"),
+        ({"X-Bot-Id": 7}, "headers.X-Bot-Id"),
+        ({"X-Bot-Id": None}, "headers.X-Bot-Id"),
+        ({7: "seven"}, "headers"),
+        ({"": "empty"}, "headers"),
+        ({"X-Team": "a", "x-team": "b"}, "headers.x-team"),
+    ],
+)
+def test_bad_input_is_a_typed_error_naming_the_field(given: object, field: str) -> None:
+    with pytest.raises(InvalidSpec) as caught:
+        inject_loop_prevention_headers(given)  # type: ignore[arg-type]
+
+    assert caught.value.errors[0]["field"] == field
+
+
+def test_a_value_is_never_echoed_in_an_error() -> None:
+    with pytest.raises(InvalidSpec) as caught:
+        inject_loop_prevention_headers({"X-Team": "a", "x-team": SECRET})
+
+    assert SECRET not in str(caught.value)
+    assert SECRET not in repr(caught.value.errors)
+
+
+def test_an_endpoint_given_to_the_tutorials_function_says_which_function_takes_one() -> None:
+    with pytest.raises(InvalidSpec, match="with_loop_marks"):
+        inject_loop_prevention_headers(endpoint())  # type: ignore[arg-type]
+
+
+def test_public_headers_must_be_a_list_of_names() -> None:
+    with pytest.raises(InvalidSpec) as caught:
+        inject_loop_prevention_headers({"X-Bot-Id": "a"}, public_headers="X-Bot-Id")
+
+    assert caught.value.errors[0]["field"] == "public_headers"
+
+
+def test_the_tutorials_headers_and_the_marks_live_side_by_side() -> None:
+    spec = endpoint(headers=inject_loop_prevention_headers({"X-Bot-Id": "order-bot"}))
+
+    marked = with_loop_marks(spec)
+
+    assert {k: v for k, v in marked.headers.items() if not k.startswith("X-Cogwh-")} == spec.headers
+    assert marked.headers[LOOP_ORIGIN_HEADER] == LOOP_ORIGIN
+    assert with_loop_marks(marked) == marked
+    assert inject_loop_prevention_headers(marked.headers) == marked.headers  # the marks do not move the ids
+
+
+def test_every_header_either_function_adds_is_public_by_construction() -> None:
+    added = set(inject_loop_prevention_headers({})) | {LOOP_ORIGIN_HEADER, LOOP_ID_HEADER, LOOP_HOP_HEADER}
+
+    assert {name.lower() for name in added} <= BUILTIN_PUBLIC_HEADERS
 
 
 # --- reading them back --------------------------------------------------------------------------
 
 
 def test_read_back_what_was_injected_in_every_header_form() -> None:
-    sent = inject_loop_prevention_headers(endpoint()).headers
+    sent = with_loop_marks(endpoint()).headers
     pairs = [(name.lower(), value) for name, value in sent.items()]
     raw = [(name.encode(), value.encode()) for name, value in pairs]
 
