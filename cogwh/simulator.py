@@ -9,9 +9,12 @@ An ASGI app (Starlette) made by :func:`create_simulator_app`, served by uvicorn 
   ``/api/v2/webhooks/{id}`` (404 when unknown).
 - 422 with ``fieldErrors`` ([{field, message}]) for schema violations: name 3-100 characters, https
   urls, at most 5 fallbacks, method POST|PUT, payloadFormat JSON|XML, retryPolicy ranges, timeout
-  1000-30000, signatureHeader and signatureSecret together, unknown fields; and one rule the
-  library's own models do not check (so a demo can show a server-side 422): ``headers`` must not set
-  Cognigy's reserved ``X-Cognigy-*`` names.
+  1000-30000, signatureHeader and signatureSecret together, unknown fields, the headers contract
+  (token names, each once in any letter case, no hop-by-hop or framing header, no CR/LF/NUL in a
+  value, at most 50); and one rule the library's own models do not check (so a demo can show a
+  server-side 422): ``headers`` must not set Cognigy's reserved ``X-Cognigy-*`` names, except the
+  tutorial's own ``X-Cognigy-Webhook-Source`` (whatever ``inject_loop_prevention_headers`` sends is
+  accepted as sent).
 - A duplicate name on create (or a rename onto another webhook's name) is 409, unless the simulator
   is configured with ``allow_duplicate_names`` (then duplicates are stored, which is how a blind
   re-send of a lost create shows up as two webhooks).
@@ -26,7 +29,9 @@ response), slow responses, and a ``script`` of faults applied to the next reques
 
 Admin routes (simulator only, no API key): ``GET/POST /_admin/faults``, ``GET /_admin/requests``
 (every API request received: method, path, a fingerprint of the key (never the key), the body
-without ``signatureSecret``, the status sent; plus counts), ``POST /_admin/reset``.
+without ``signatureSecret``, the status sent; plus counts), ``POST /_admin/reset``, and
+``GET/POST /_admin/config`` (``allow_duplicate_names`` switched live, as the real service may
+store a second webhook under a taken name; also ``cogwh simulator --allow-duplicate-names``).
 
 Tests reach the state directly as ``app.state.sim`` (:class:`SimulatorState`), thread-safe.
 """
@@ -42,6 +47,7 @@ import hashlib
 import json
 import math
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -57,7 +63,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from cognigy_webhooks.models import redact_headers
+from cognigy_webhooks.loopguard import TUTORIAL_HEADERS
+from cognigy_webhooks.models import FORBIDDEN_HEADERS, redact_headers
 
 __all__ = [
     "WEBHOOKS_PATH",
@@ -70,15 +77,24 @@ __all__ = [
 
 WEBHOOKS_PATH = "/api/v2/webhooks"
 RESERVED_HEADER_PREFIX = "x-cognigy-"
+# The tutorial's loop-prevention headers (one of them is an X-Cognigy-* name): never reserved.
+_TUTORIAL_HEADERS = frozenset(name.lower() for name in TUTORIAL_HEADERS)
+# Set by the transport, never by a webhook's configuration (the delivery contract).
+TRANSPORT_HEADERS = FORBIDDEN_HEADERS
+_HEADER_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 token
+MAX_HEADERS = 50
+MAX_HEADER_VALUE = 8192
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
 MAX_BODY_BYTES = 1_000_000
 _RAW_SEND = "cogwh.raw_send"
+_LIVE_SETTINGS = ("allow_duplicate_names",)  # what POST /_admin/config may change
 
 # One scripted fault: "5xx" (status_5xx), "429" (throttled, Retry-After), any other status from
 # 400-599 (that status, e.g. "408" or "501"), "drop" (no response), "drop_after" (handle, then drop),
-# "slow:<ms>" (handle, answer after <ms> ms), "pass" (no fault).
-ScriptItem = Annotated[str, Field(pattern=r"^(5xx|drop|drop_after|pass|slow:[0-9]{1,6}|[45][0-9]{2})$")]
+# "slow:<ms>" (handle, answer after <ms> ms), "stale" (a listing answers as if it held nothing, as an
+# index that has not caught up with the latest creates does; any other request passes), "pass".
+ScriptItem = Annotated[str, Field(pattern=r"^(5xx|drop|drop_after|pass|stale|slow:[0-9]{1,6}|[45][0-9]{2})$")]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
@@ -210,6 +226,42 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _header_problems(headers: Any) -> list[tuple[str, str]]:
+    """What is wrong with a ``headers`` object, as (field, message); names may be echoed, values never.
+
+    The delivery contract: names are RFC 9110 tokens, each once (names ignore letter case), never a
+    hop-by-hop or framing header (the transport sets those); values are strings without CR, LF or
+    NUL, at most 8192 characters; at most 50 headers. Cognigy's reserved ``X-Cognigy-*`` names are
+    refused too, except the tutorial's own loop-prevention headers: what
+    ``inject_loop_prevention_headers`` sends is accepted as it is sent, in any letter case.
+    """
+    if not isinstance(headers, dict):
+        return [("headers", "must be an object of strings")]
+    problems: list[tuple[str, str]] = []
+    if len(headers) > MAX_HEADERS:
+        problems.append(("headers", f"must hold at most {MAX_HEADERS} headers"))
+    seen: set[str] = set()
+    for hname, hvalue in list(headers.items())[: MAX_HEADERS + 1]:
+        field = f"headers.{_short(hname)}"
+        lowered = hname.lower()
+        if not _HEADER_TOKEN.fullmatch(hname):
+            problems.append((field, "is not a valid header name"))
+        elif lowered in TRANSPORT_HEADERS:
+            problems.append((field, "is hop-by-hop or framing: the transport sets it"))
+        elif lowered.startswith(RESERVED_HEADER_PREFIX) and lowered not in _TUTORIAL_HEADERS:
+            problems.append((field, "X-Cognigy-* headers are reserved for Cognigy"))
+        if lowered in seen:
+            problems.append((field, "is given twice (header names ignore letter case)"))
+        seen.add(lowered)
+        if not isinstance(hvalue, str):
+            problems.append((field, "must be a string"))
+        elif any(ch in hvalue for ch in "\r\n\x00"):
+            problems.append((field, "must not contain CR, LF or NUL"))
+        elif len(hvalue) > MAX_HEADER_VALUE:
+            problems.append((field, f"must be at most {MAX_HEADER_VALUE} characters"))
+    return problems
+
+
 def validate_webhook(body: dict[str, Any], *, partial: bool) -> list[dict[str, str]]:
     """Field errors for a create (``partial=False``) or a PATCH body. Values are never echoed."""
     errors: list[dict[str, str]] = []
@@ -245,15 +297,8 @@ def validate_webhook(body: dict[str, Any], *, partial: bool) -> list[dict[str, s
     if "method" in body and body["method"] not in ("POST", "PUT"):
         bad("method", "must be POST or PUT")
     if "headers" in body:
-        headers = body["headers"]
-        if not isinstance(headers, dict):
-            bad("headers", "must be an object of strings")
-        else:
-            for hname, hvalue in headers.items():
-                if not isinstance(hvalue, str):
-                    bad(f"headers.{_short(hname)}", "must be a string")
-                if hname.lower().startswith(RESERVED_HEADER_PREFIX):
-                    bad(f"headers.{_short(hname)}", "X-Cognigy-* headers are reserved for Cognigy")
+        for field, message in _header_problems(body["headers"]):
+            bad(field, message)
     if "payloadFormat" in body and body["payloadFormat"] not in ("JSON", "XML"):
         bad("payloadFormat", "must be JSON or XML")
     if "isActive" in body and not isinstance(body["isActive"], bool):
@@ -275,6 +320,10 @@ def validate_webhook(body: dict[str, Any], *, partial: bool) -> list[dict[str, s
     header = body.get("signatureHeader")
     if header is not None and not (isinstance(header, str) and 1 <= len(header) <= 128):
         bad("signatureHeader", "must be a string of 1 to 128 characters")
+    elif isinstance(header, str) and not _HEADER_TOKEN.fullmatch(header):
+        bad("signatureHeader", "is not a valid header name")
+    elif isinstance(header, str) and header.lower() in TRANSPORT_HEADERS:
+        bad("signatureHeader", "must not be a hop-by-hop or framing header")
     secret = body.get("signatureSecret")
     if secret is not None and not (isinstance(secret, str) and 1 <= len(secret) <= 1024):
         bad("signatureSecret", "must be a string of 1 to 1024 characters")
@@ -321,6 +370,14 @@ class SimulatorState:
             self.creates_by_name: Counter[str] = Counter()
             self.create_attempts_by_name: Counter[str] = Counter()
             self.status_counts: Counter[int] = Counter()
+
+    def set_config(self, changes: dict[str, Any]) -> SimulatorConfig:
+        """Change the live settings (:data:`_LIVE_SETTINGS`) without forgetting anything else."""
+        with self._lock:
+            self.config = dataclasses.replace(
+                self.config, **{k: v for k, v in changes.items() if k in _LIVE_SETTINGS}
+            )
+            return self.config
 
     def set_faults(self, changes: dict[str, Any]) -> Faults:
         """Merge ``changes`` into the current faults (validated as a whole; ValidationError if bad)."""
@@ -668,6 +725,8 @@ class _Api:
         if raw and "json" not in request.headers.get("content-type", "").lower():
             return answer(415, _error(415, "send the body as application/json"))
         status, content = action(request, body, key)
+        if fault == "stale" and action == self._list and status == 200:
+            content = {"items": [], "nextCursor": None}  # a listing that has not caught up yet
         if isinstance(content, dict) and status < 300 and "id" in content:
             entry["webhookId"] = content["id"]
         if delay_ms:
@@ -677,7 +736,7 @@ class _Api:
             state.finish(entry, None, fault="drop_after")
             await _drop_connection(request.scope)
             return Response(status_code=500)  # never sent
-        return answer(status, content)
+        return answer(status, content, fault="stale" if fault == "stale" else None)
 
     # --- routes -------------------------------------------------------------------------------
 
@@ -761,6 +820,30 @@ class _Api:
             return JSONResponse(_error(422, "invalid fault settings", errors), status_code=422)
         return JSONResponse(faults.model_dump())
 
+    async def admin_config(self, request: Request) -> Response:
+        """``GET``: the behaviour switches; ``POST`` ``{"allow_duplicate_names": bool}`` flips them
+        live (nothing else is forgotten)."""
+        if request.method == "POST":
+            try:
+                changes = json.loads(await request.body() or b"{}")
+            except (ValueError, UnicodeDecodeError):
+                return JSONResponse(_error(400, "the body is not valid JSON"), status_code=400)
+            if not isinstance(changes, dict):
+                return JSONResponse(_error(400, "send a JSON object of settings"), status_code=400)
+            problems = [
+                {"field": _short(str(k)), "message": "is not a setting that can change live"}
+                for k in changes
+                if k not in _LIVE_SETTINGS
+            ] + [
+                {"field": k, "message": "must be true or false"}
+                for k, v in changes.items()
+                if k in _LIVE_SETTINGS and not isinstance(v, bool)
+            ]
+            if problems:
+                return JSONResponse(_error(422, "invalid settings", problems), status_code=422)
+            self.state.set_config(changes)
+        return JSONResponse({k: getattr(self.state.config, k) for k in _LIVE_SETTINGS})
+
     async def admin_requests(self, request: Request) -> Response:
         return JSONResponse(self.state.snapshot())
 
@@ -779,6 +862,7 @@ def create_simulator_app(config: SimulatorConfig) -> Starlette:
             Route(WEBHOOKS_PATH + "/{webhook_id}", api.item, methods=["GET", "PATCH", "DELETE"]),
             Route("/_admin/faults", api.admin_faults, methods=["GET", "POST"]),
             Route("/_admin/requests", api.admin_requests, methods=["GET"]),
+            Route("/_admin/config", api.admin_config, methods=["GET", "POST"]),
             Route("/_admin/reset", api.admin_reset, methods=["POST"]),
         ]
     )

@@ -2,6 +2,7 @@
 
 For state machine tasks the class name is the contract: the ASL's Retry and Catch name these
 classes (``CognigyUnavailable`` is retried, ``CognigyThrottled`` is waited out, the rest are caught).
+``EndpointClaimed`` (another execution is creating the same endpoint) is retried with more patience.
 No message here ever carries a secret.
 """
 
@@ -102,3 +103,13 @@ class CognigyRejected(CognigyError):
 
 class CognigyNotFound(CognigyRejected):
     """404 on a webhook id."""
+
+
+# --- reconcile ------------------------------------------------------------------------------------
+
+
+class EndpointClaimed(CognigyWebhooksError):
+    """Another execution holds this endpoint's create claim: it is looking the name up in Cognigy and
+    creating, adopting or removing its webhooks right now. Retryable (the ASL retries it with backoff
+    and jitter): the next attempt finds the record that execution wrote, with the webhook id, and
+    updates or leaves it. The claim is a lease, so a holder that died frees it when the lease ends."""

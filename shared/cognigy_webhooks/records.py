@@ -2,6 +2,12 @@
 
 Neither ever holds a secret: the spec is stored as :meth:`WebhookEndpoint.public_view` (secret ARNs
 name, they do not reveal; sensitive header values are redacted).
+
+``createMaybeApplied`` on a record says that a create was sent to Cognigy and may have been applied
+without its answer ever arriving (a timeout, a reset, a 5xx): Cognigy may hold a live webhook this
+record does not name yet. The next apply looks the name up and adopts it (never a blind second
+create); the write that records the webhook id clears the flag. The create claim's own attributes
+(see :mod:`cognigy_webhooks.store`) live on the same DynamoDB item but are not part of the record.
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ class EndpointRecord(_Model):
     last_probe: ProbeSummary | None = None
     probe_count: Annotated[int, Field(ge=0)] = 0
     probe_successes: Annotated[int, Field(ge=0)] = 0
+    create_maybe_applied: bool | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     version: Annotated[int, Field(ge=0)] = 0

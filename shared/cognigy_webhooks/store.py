@@ -3,6 +3,17 @@
 Conditional writes everywhere; no Scan: records are listed through the ``ByType`` index, audit events
 by Query on the endpoint's name. The record and its audit event are written in ONE transaction, so a
 record never changes without its audit event and vice versa.
+
+The create claim: before an execution looks a name up in Cognigy to create (or adopt, or remove
+duplicates of) its webhook, it takes the name's claim with ONE conditional write on the record's own
+item (:meth:`Store.claim`: a random token and a lease end, ``createClaim`` / ``createClaimExpiresAt``;
+no record yet: an item holding only the claim, which has no ``recordType`` and so is no record and
+is never listed). Only one execution at a time holds it; another gets
+:class:`~cognigy_webhooks.errors.EndpointClaimed` (retryable). While a claim is live only its holder
+writes the item: every other record write is refused (:class:`RecordConflict`, retryable). The
+holder's commit (record + audit, one transaction, conditioned on its token) replaces the item and so
+clears the claim; a holder that fails releases it (:meth:`Store.release`, keeping
+``createMaybeApplied`` when its create may have been applied); a holder that died leaves it to expire.
 """
 
 from __future__ import annotations
@@ -12,13 +23,14 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cognigy_webhooks.errors import CognigyThrottled, CognigyWebhooksError
+from cognigy_webhooks.errors import CognigyThrottled, CognigyWebhooksError, EndpointClaimed
 from cognigy_webhooks.records import RECORD_TYPE, AuditEvent, EndpointRecord
 
 _ser = TypeSerializer()
@@ -56,17 +68,55 @@ def _dump(model: EndpointRecord | AuditEvent) -> dict[str, Any]:
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-class Store:
-    """Endpoint records and the audit log."""
+# The create claim's attributes on an EndpointsTable item (the protocol's, not the record's).
+CLAIM_TOKEN = "createClaim"
+CLAIM_EXPIRES = "createClaimExpiresAt"
+MAYBE_APPLIED = "createMaybeApplied"  # also EndpointRecord.create_maybe_applied
+_CLAIM_ATTRIBUTES = (CLAIM_TOKEN, CLAIM_EXPIRES)
 
-    def __init__(self, client: Any, *, endpoints_table: str, audit_table: str) -> None:
+
+@dataclass(frozen=True)
+class StoredEndpoint:
+    """What the EndpointsTable holds under one name: the record (None when there is none: no item,
+    or an item that holds only a claim), whether a live claim is on it, and whether a create may
+    have been applied in Cognigy without being recorded (kept on the item even before any record)."""
+
+    record: EndpointRecord | None
+    claimed: bool = False
+    create_maybe_applied: bool = False
+
+
+def _record_of(data: dict[str, Any]) -> EndpointRecord | None:
+    for attribute in _CLAIM_ATTRIBUTES:
+        data.pop(attribute, None)
+    if "recordType" not in data:  # only a claim (or the mark a failed holder left): no record
+        return None
+    return EndpointRecord.model_validate(data)
+
+
+class Store:
+    """Endpoint records and the audit log. ``clock`` (epoch seconds) times the create claims' leases."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        endpoints_table: str,
+        audit_table: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._ddb = client
         self.endpoints_table = endpoints_table
         self.audit_table = audit_table
+        self._clock = clock
 
     # --- records -----------------------------------------------------------------------------------
 
     def get_record(self, name: str) -> EndpointRecord | None:
+        return self.read(name).record
+
+    def read(self, name: str) -> StoredEndpoint:
+        """The record and the claim state of ``name``, read consistently (one GetItem)."""
         try:
             resp = self._ddb.get_item(
                 TableName=self.endpoints_table, Key={"name": {"S": name}}, ConsistentRead=True
@@ -74,7 +124,111 @@ class Store:
         except (ClientError, BotoCoreError) as exc:
             raise StoreError(f"reading the record of {name!r} failed: {_code(exc)}") from exc
         item = resp.get("Item")
-        return None if item is None else EndpointRecord.model_validate(from_item(item))
+        if item is None:
+            return StoredEndpoint(record=None)
+        data = from_item(item)
+        expires = data.get(CLAIM_EXPIRES)
+        claimed = (
+            bool(data.get(CLAIM_TOKEN)) and isinstance(expires, int | float) and expires >= self._clock()
+        )
+        maybe_applied = data.get(MAYBE_APPLIED) is True
+        return StoredEndpoint(record=_record_of(data), claimed=claimed, create_maybe_applied=maybe_applied)
+
+    # --- the create claim --------------------------------------------------------------------------
+
+    def claim(self, name: str, *, token: str, expected_version: int | None, lease_seconds: float) -> None:
+        """Take the create claim of ``name`` for ``lease_seconds`` with ONE conditional write: no live
+        claim on the item, and the record still at ``expected_version`` (None: no record yet).
+        :class:`EndpointClaimed` when another holds a live claim; :class:`RecordConflict` when the
+        record changed since it was read."""
+        now = self._clock()
+        names = {"#c": CLAIM_TOKEN, "#e": CLAIM_EXPIRES, "#v": "version"}
+        values: dict[str, Any] = {
+            ":t": {"S": token},
+            ":exp": {"N": _num(now + lease_seconds)},
+            ":now": {"N": _num(now)},
+        }
+        if expected_version is None:
+            version_condition = "attribute_not_exists(#v)"
+        else:
+            version_condition = "#v = :v"
+            values[":v"] = {"N": str(expected_version)}
+        try:
+            self._ddb.update_item(
+                TableName=self.endpoints_table,
+                Key={"name": {"S": name}},
+                UpdateExpression="SET #c = :t, #e = :exp",
+                ConditionExpression=f"(attribute_not_exists(#c) OR #e < :now) AND {version_condition}",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise StoreError(f"claiming {name!r} failed: {_code(exc)}") from exc
+            old: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+            held_until = float(old[CLAIM_EXPIRES]["N"]) if CLAIM_EXPIRES in old else float("-inf")
+            if CLAIM_TOKEN in old and held_until >= now:
+                raise EndpointClaimed(
+                    f"another execution is creating the webhook of {name!r} (its claim ends in "
+                    f"{max(0.0, held_until - now):.0f} s at the latest)"
+                ) from None
+            raise RecordConflict(f"the record of {name!r} changed before it could be claimed") from None
+        except BotoCoreError as exc:
+            raise StoreError(f"claiming {name!r} failed: {type(exc).__name__}") from exc
+
+    def release(self, name: str, *, token: str, create_maybe_applied: bool, drop_item: bool) -> bool:
+        """Give the claim back (one conditional write, only while it is still ours). With
+        ``create_maybe_applied`` the item keeps that mark for the next attempt and the failure
+        record; ``drop_item`` deletes an item that held only the claim. False when the claim was no
+        longer ours (its lease ended and another took it, or it was committed)."""
+        key = {"name": {"S": name}}
+        names = {"#c": CLAIM_TOKEN, "#e": CLAIM_EXPIRES}
+        values: dict[str, Any] = {":t": {"S": token}}
+        if drop_item and not create_maybe_applied:
+            try:
+                self._ddb.delete_item(
+                    TableName=self.endpoints_table,
+                    Key=key,
+                    ConditionExpression="#c = :t AND attribute_not_exists(#v) AND attribute_not_exists(#m)",
+                    ExpressionAttributeNames={"#c": CLAIM_TOKEN, "#v": "version", "#m": MAYBE_APPLIED},
+                    ExpressionAttributeValues=values,
+                )
+                return True
+            except ClientError as exc:
+                if _code(exc) != "ConditionalCheckFailedException":
+                    raise StoreError(f"releasing the claim of {name!r} failed: {_code(exc)}") from exc
+                # not an item of the claim alone after all: give the claim back, keep the item
+            except BotoCoreError as exc:
+                raise StoreError(f"releasing the claim of {name!r} failed: {type(exc).__name__}") from exc
+        try:
+            if create_maybe_applied:
+                names["#m"] = MAYBE_APPLIED
+                values[":yes"] = {"BOOL": True}
+                self._ddb.update_item(
+                    TableName=self.endpoints_table,
+                    Key=key,
+                    UpdateExpression="SET #m = :yes REMOVE #c, #e",
+                    ConditionExpression="#c = :t",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+            else:
+                self._ddb.update_item(
+                    TableName=self.endpoints_table,
+                    Key=key,
+                    UpdateExpression="REMOVE #c, #e",
+                    ConditionExpression="#c = :t",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise StoreError(f"releasing the claim of {name!r} failed: {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"releasing the claim of {name!r} failed: {type(exc).__name__}") from exc
+        return True
 
     def list_records(self) -> list[EndpointRecord]:
         return list(self.iter_records())
@@ -92,25 +246,45 @@ class Store:
             except (ClientError, BotoCoreError) as exc:
                 raise StoreError(f"listing records failed: {_code(exc)}") from exc
             for item in resp.get("Items", []):
-                yield EndpointRecord.model_validate(from_item(item))
+                record = _record_of(from_item(item))
+                if record is not None:
+                    yield record
             if "LastEvaluatedKey" not in resp:
                 return
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def commit(
-        self, *, name: str, record: EndpointRecord | None, audit: AuditEvent, expected_version: int | None
+        self,
+        *,
+        name: str,
+        record: EndpointRecord | None,
+        audit: AuditEvent,
+        expected_version: int | None,
+        claim_token: str | None = None,
     ) -> None:
         """Write (or delete, when ``record`` is None) the record and put its audit event, atomically.
-        ``expected_version`` None means the record must not exist yet."""
+        ``expected_version`` None means no record may exist yet (an item holding only a claim is no
+        record). ``claim_token``: the writer holds the create claim (the write requires it and clears
+        it); without one, the write is refused while another holds a live claim."""
+        names: dict[str, str] = {"#v": "version", "#c": CLAIM_TOKEN}
+        values: dict[str, Any] = {}
         if expected_version is None:
-            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(#n)"}
-            condition["ExpressionAttributeNames"] = {"#n": "name"}
+            version_condition = "attribute_not_exists(#v)"
         else:
-            condition = {
-                "ConditionExpression": "#v = :v",
-                "ExpressionAttributeNames": {"#v": "version"},
-                "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
-            }
+            version_condition = "#v = :v"
+            values[":v"] = {"N": str(expected_version)}
+        if claim_token is not None:
+            claim_condition = "#c = :t"
+            values[":t"] = {"S": claim_token}
+        else:
+            claim_condition = "(attribute_not_exists(#c) OR #e < :now)"
+            names["#e"] = CLAIM_EXPIRES
+            values[":now"] = {"N": _num(self._clock())}
+        condition: dict[str, Any] = {
+            "ConditionExpression": f"{version_condition} AND {claim_condition}",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
         if record is None:
             record_op: dict[str, Any] = {
                 "Delete": {"TableName": self.endpoints_table, "Key": {"name": {"S": name}}, **condition}
@@ -140,7 +314,10 @@ class Store:
             if _code(exc) == "TransactionCanceledException":
                 reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
                 if reasons and reasons[0] == "ConditionalCheckFailed":
-                    raise RecordConflict(f"the record of {name!r} changed during this action") from exc
+                    raise RecordConflict(
+                        f"the record of {name!r} changed during this action (or another execution "
+                        "holds its create claim)"
+                    ) from exc
             raise StoreError(f"writing the record of {name!r} failed: {_code(exc)}") from exc
         except BotoCoreError as exc:
             raise StoreError(f"writing the record of {name!r} failed: {type(exc).__name__}") from exc

@@ -267,6 +267,42 @@ async def test_a_name_taken_by_someone_else_is_not_adopted(
     assert caught.value.status_code == 409
 
 
+@pytest.mark.anyio
+async def test_a_409_after_a_lost_create_is_adopted(
+    cognigy: CognigyClient, simulator: RunningSimulator
+) -> None:
+    # Given a create whose answer is lost, then a look-up that does not show it yet (a listing that has
+    # not caught up): the next create is answered 409, the name being taken by that very webhook
+    simulator.state.set_faults({"script": ["drop_after", "stale"]})
+
+    webhook = await register_webhook_with_retry(cognigy, endpoint(), sleep=Waits(), rng=random.Random(2))
+
+    # Then the 409 led to another look-up and the webhook was adopted: one webhook, its id returned
+    [stored] = simulator.state.webhooks_named("orders-hook")
+    assert webhook["id"] == stored["id"]
+    assert [(r["method"], r["status"]) for r in simulator.state.requests] == [
+        ("POST", None),
+        ("GET", 200),
+        ("POST", 409),
+        ("GET", 200),
+    ]
+
+
+@pytest.mark.anyio
+async def test_retry_after_waits_are_spread_by_jitter(
+    cognigy: CognigyClient, simulator: RunningSimulator
+) -> None:
+    # Many callers throttled together must not all come back in the same instant
+    simulator.state.set_faults({"script": ["429"] * 4, "retry_after_s": 7})
+    waits = Waits()
+
+    await register_webhook_with_retry(cognigy, endpoint(), sleep=waits, rng=random.Random(11))
+
+    assert len(waits.waits) == 4
+    assert all(7.0 < w <= 8.0 for w in waits.waits), waits.waits  # later than asked, at most 1 s more
+    assert len(set(waits.waits)) == 4
+
+
 # --- process_registration_jobs --------------------------------------------------------------------
 
 
@@ -455,20 +491,61 @@ def test_bucket_never_exceeds_the_budget_in_any_window() -> None:
             assert in_window <= burst + (end - start) * rate / 60 + 1e-9
 
 
+class ParkedSleeps:
+    """An injected sleep that parks every sleeper until the test wakes it, so the test (not the
+    machine's timers) decides the order sleeps end in."""
+
+    def __init__(self) -> None:
+        self.parked: list[asyncio.Future[None]] = []
+        self._changed = asyncio.Condition()
+
+    async def __call__(self, seconds: float) -> None:
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.parked.append(woken)
+        async with self._changed:
+            self._changed.notify_all()
+        await woken
+
+    async def wait_for(self, count: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: len(self.parked) >= count)
+
+    def wake_all_in_reverse(self) -> None:
+        for woken in reversed(self.parked):
+            woken.set_result(None)
+
+
 @pytest.mark.anyio
 async def test_bucket_serves_concurrent_callers_in_arrival_order() -> None:
-    bucket = TokenBucket(600_000, 1)  # 0.1 ms per token: real but tiny waits
+    # It ran on the real clock with 0.1 ms slots and failed about 1 run in 13 on a busy machine:
+    # sleeps whose deadlines are 0.1 ms apart woke out of order, and a caller preempted past its
+    # own slot had nothing to wait for and overtook the callers still asleep. Here the worst of
+    # both happens on purpose, deterministically.
+    # Given a bucket (one token a second) whose sleeps end in the reverse of their start order
+    clock = ManualClock()
+    sleeps = ParkedSleeps()
+    bucket = TokenBucket(60, 1, clock=clock, sleep=sleeps)
     order: list[int] = []
 
     async def caller(i: int) -> None:
         await bucket.acquire()
         order.append(i)
 
-    async with asyncio.TaskGroup() as group:
-        for i in range(20):
-            group.create_task(caller(i))
+    async def wake() -> None:
+        sleeps.wake_all_in_reverse()
 
-    assert order == list(range(20))
+    # When 10 callers arrive at once, then a latecomer after every slot so far has passed
+    async with asyncio.TaskGroup() as group:
+        for i in range(10):
+            group.create_task(caller(i))
+        await sleeps.wait_for(9)  # caller 0 took the token; 1-9 wait for their slots
+        clock.now += 60
+        group.create_task(caller(10))  # its slot is due already: it does not sleep
+        group.create_task(wake())  # tasks start in creation order: the latecomer has reserved
+
+    # Then they are served in the order they arrived
+    assert order == list(range(11))
+    assert len(sleeps.parked) == 9
 
 
 def test_bucket_checks_its_arguments() -> None:

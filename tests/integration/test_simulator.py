@@ -447,3 +447,68 @@ def test_cogwh_simulator_refuses_bad_flags_without_a_traceback() -> None:
     assert result.returncode == 2
     assert "no such file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- duplicate names and stale listings (issue 8) -------------------------------------------------
+
+
+def test_duplicate_names_are_switched_live_by_the_admin_route(
+    simulator: RunningSimulator, http: httpx.Client
+) -> None:
+    # Given a webhook, and the default that refuses a second one with its name
+    assert http.post(WEBHOOKS_PATH, json=body()).status_code == 201
+    assert http.get("/_admin/config").json() == {"allow_duplicate_names": False}
+    assert http.post(WEBHOOKS_PATH, json=body()).status_code == 409
+
+    # When duplicates are allowed live (no key needed, nothing else forgotten)
+    switched = http.post("/_admin/config", json={"allow_duplicate_names": True}, headers={"X-API-Key": ""})
+
+    # Then a second webhook with the name is stored, as the real service may do
+    assert switched.status_code == 200
+    assert switched.json() == {"allow_duplicate_names": True}
+    assert http.post(WEBHOOKS_PATH, json=body()).status_code == 201
+    assert len(simulator.state.webhooks_named("orders-hook")) == 2
+    # and a bad setting is refused, naming the field
+    bad = http.post("/_admin/config", json={"allow_duplicate_names": "yes", "burst": 3})
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["fieldErrors"]} == {"allow_duplicate_names", "burst"}
+    not_json = http.post("/_admin/config", content=b"[", headers={"Content-Type": "application/json"})
+    assert not_json.status_code == 400
+    assert simulator.state.config.allow_duplicate_names is True
+
+
+def test_a_stale_listing_answers_empty_once(simulator: RunningSimulator, http: httpx.Client) -> None:
+    created = http.post(WEBHOOKS_PATH, json=body()).json()
+    http.post("/_admin/faults", json={"script": ["stale", "stale"]})
+
+    stale = http.get(WEBHOOKS_PATH, params={"name": "orders-hook"})
+    by_id = http.get(f"{WEBHOOKS_PATH}/{created['id']}")  # not a listing: "stale" passes it
+    fresh = http.get(WEBHOOKS_PATH, params={"name": "orders-hook"})
+
+    assert (stale.status_code, stale.json()) == (200, {"items": [], "nextCursor": None})
+    assert by_id.status_code == 200
+    assert [w["id"] for w in fresh.json()["items"]] == [created["id"]]
+    assert [r["fault"] for r in simulator.state.requests[1:]] == ["stale", "stale", None]
+
+
+def test_cogwh_simulator_accepts_duplicate_names_when_asked(local_ca: LocalCA) -> None:
+    leaf = local_ca.issue("127.0.0.1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cogwh", "simulator", "--port", "0", "--tls-cert", str(leaf.cert),
+         "--tls-key", str(leaf.key), "--api-key", "cli-key-dup", "--allow-duplicate-names"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().split("listening on ", 1)[1].split()[0]
+        ctx = ssl.create_default_context(cafile=str(local_ca.ca_file))
+        with httpx.Client(base_url=base_url, verify=ctx, headers={"X-API-Key": "cli-key-dup"}) as client:
+            statuses = [client.post(WEBHOOKS_PATH, json=body()).status_code for _ in range(2)]
+            config = client.get("/_admin/config").json()
+        assert statuses == [201, 201]
+        assert config == {"allow_duplicate_names": True}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -4,11 +4,21 @@ waits instant) next to a local world (LocalCA, the Cognigy simulator over TLS, H
 :class:`Harness` applies desired sets through :func:`cogwh.ops.apply` (the CLI's own path: secrets to
 Secrets Manager, the desired set to the config bucket, a deterministically named execution) and gives
 the execution's history, the records, the audit events and the simulator's view of what happened.
+
+An execution can end while one of its tasks still runs, as on AWS: a Fail state in one Map iteration
+(a refused API key) fails the execution while another iteration's register task is still talking to
+Cognigy, and that task still writes its audit event afterwards. :class:`InFlight` counts the Lambda
+invocations the local stack is running; :meth:`Harness.apply` returns only once none is left, and
+the per-test clean slate waits for the same, so one test's stragglers never land in the next test's
+tables (the cause of the flaky ``test_faults.py[read_only-CognigyForbidden-403]``: the revoked-key
+case before it left a 401 refusal behind).
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +35,43 @@ COGNIGY_WRITE_METHODS = ("POST", "PATCH", "DELETE")
 # 429s on purpose ever meet one.
 RATE_PER_MINUTE = 60_000
 BURST = 1_000
+
+
+class InFlight:
+    """The Lambda invocations a local stack is running right now (its ``dispatch`` hook, wrapped)."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self._changed = threading.Condition()
+        self._running = 0
+        dispatch = stack.dispatch
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            with self._changed:
+                self._running += 1
+            try:
+                return dispatch(*args, **kwargs)
+            finally:
+                with self._changed:
+                    self._running -= 1
+                    self._changed.notify_all()
+
+        stack.dispatch = counted  # type: ignore[method-assign]
+
+    def wait_idle(self, timeout: float = 120.0) -> None:
+        """Return once no invocation is running (AssertionError after ``timeout`` seconds)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._running == 0, timeout=timeout):
+                raise AssertionError(f"{self._running} Lambda invocation(s) still running after {timeout} s")
+
+
+_IN_FLIGHT: weakref.WeakKeyDictionary[LocalStack, InFlight] = weakref.WeakKeyDictionary()
+
+
+def in_flight(stack: LocalStack) -> InFlight:
+    """The stack's invocation counter, installed on first use."""
+    if stack not in _IN_FLIGHT:
+        _IN_FLIGHT[stack] = InFlight(stack)
+    return _IN_FLIGHT[stack]
 
 
 def stack_parameters(world: LocalWorld) -> dict[str, str]:
@@ -82,6 +129,7 @@ class Harness:
     def __init__(self, stack: LocalStack, world: LocalWorld) -> None:
         self.stack = stack
         self.world = world
+        self.in_flight = in_flight(stack)
         self.store = Store(
             stack.client("dynamodb"),
             endpoints_table=stack.outputs["EndpointsTableName"],
@@ -105,6 +153,7 @@ class Harness:
         run = ops.apply(
             self.stack, {"endpoints": endpoints}, prune=prune, source=source, wait=self.stack.wait_execution
         )
+        self.in_flight.wait_idle()  # the execution ended; its last tasks may still be running
         return Applied(run, self.stack.execution_history(run.execution_arn))
 
     def record(self, name: str) -> EndpointRecord | None:

@@ -10,6 +10,7 @@ import secrets
 
 import pytest
 
+from cognigy_webhooks.reconcile import throttle_jitter_bound
 from cogwh.simulator import SimulatorConfig
 from tests.integration.reconcile.harness import Harness
 
@@ -160,3 +161,26 @@ def test_a_refused_api_key_fails_the_execution_with_a_clear_cause(
     assert refused
     assert all((e.outcome, e.status_code) == ("failed", status) for e in refused)
     assert all(e.reason == ("cognigy_auth" if status == 401 else "cognigy_forbidden") for e in refused)
+
+
+def test_the_wait_state_waits_what_each_throttle_carries(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Record the seconds moto's Wait state is given (the local stack's wait hook), never the clock
+    waited: list[float] = []
+    monkeypatch.setattr(h.stack, "wait_state", lambda env, seconds: waited.append(seconds))
+    carried: list[int] = []
+
+    # When two endpoints are throttled with two different Retry-After values
+    for retry_after in (2, 40):
+        h.sim.set_faults({"script": ["429"], "retry_after_s": retry_after})
+        applied = h.apply([h.endpoint(f"wait-{retry_after}-hook")])
+        [failure] = applied.task_failures()
+        message = json.loads(json.loads(failure["cause"])["errorMessage"])
+        # the task carries Cognigy's Retry-After and the wait: that plus a bounded whole-second jitter
+        assert message["retryAfterSeconds"] == retry_after
+        assert retry_after <= message["waitSeconds"] <= retry_after + throttle_jitter_bound(retry_after)
+        carried.append(message["waitSeconds"])
+        assert applied.result(f"wait-{retry_after}-hook")["outcome"] == "created"
+
+    # Then the Wait state waited exactly what each throttle carried (not a fixed number of seconds)
+    assert waited == carried
+    assert carried[0] != carried[1]
