@@ -17,6 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from cognigy_webhooks.observability import SERVICE, logger
+from cogwh import ops
 from cogwh.simulator import SimulatorConfig
 from tests.integration.reconcile.harness import Applied, Harness
 
@@ -206,6 +207,10 @@ def test_no_secret_value_appears_anywhere(
         "audit items": json.dumps(h.raw_items("AuditTableName")),
         "rate-limit items": json.dumps(h.raw_items("RateLimitTableName")),
         "config bucket": _bucket_text(h),
+        # what `cogwh status --json` prints: the records through the CLI's own read
+        "cogwh status --json": json.dumps(
+            [r.model_dump(mode="json", by_alias=True) for r in ops.records(h.stack)]
+        ),
         "handler logs": "\n".join(captured_logs.lines),
         "stdout/stderr": out + err,
     }
