@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from cognigy_webhooks.probe import ProbePolicy, client_ssl_context, probe_url
+from cognigy_webhooks.net.probe import ProbePolicy, client_ssl_context, probe_url
 from cogwh.certs import LocalCA
 
 REQUEST = (

@@ -136,7 +136,7 @@ def cold_imports(runs: int, library: Path, *, precompile: bool) -> dict[str, Any
 def warm(deliveries: int) -> dict[str, float]:
     from cognigy_webhooks.delivery_store import STATE_PUBLISHED, delivery_id_for
     from cognigy_webhooks.models import WebhookEndpoint
-    from cognigy_webhooks.records import EndpointRecord
+    from cognigy_webhooks.models.records import EndpointRecord
     from cognigy_webhooks.signing import sign_webhook_payload
     from cognigy_webhooks.store import put_secret, to_item
     from cogwh.localstack import LocalStack

@@ -17,7 +17,7 @@ import yaml
 
 from cognigy_webhooks.errors import InvalidSpec
 from cognigy_webhooks.models import parse_desired_set
-from cognigy_webhooks.records import AuditEvent, EndpointRecord
+from cognigy_webhooks.models.records import AuditEvent, EndpointRecord
 from cognigy_webhooks.secrets import move_spec_secrets
 from cognigy_webhooks.store import DesiredSetStore, Executions, Store, put_secret
 

@@ -82,7 +82,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cognigy_webhooks.errors import InvalidSpec
-    from cognigy_webhooks.probe import ProbePolicy, probe_url
+    from cognigy_webhooks.net.probe import ProbePolicy, probe_url
 
     try:
         policy = ProbePolicy(

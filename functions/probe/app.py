@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cognigy_webhooks.errors import InvalidSpec
 from cognigy_webhooks.models import parse_endpoint
+from cognigy_webhooks.net.probe import ProbePolicy, probe_endpoint
 from cognigy_webhooks.observability import logger, metrics
-from cognigy_webhooks.probe import ProbePolicy, probe_endpoint
 from cognigy_webhooks.settings import ProbeSettings
 
 SETTINGS = ProbeSettings.from_env()

@@ -65,11 +65,11 @@ _EXPORTS: dict[str, str] = {
     "SyncResult": "monitoring",
     "AuditSync": "audit_sync",
     # probe
-    "ReachabilityResult": "probe",
-    "verify_endpoint_reachability": "probe",
-    "probe_url": "probe",
-    "probe_endpoint": "probe",
-    "ProbePolicy": "probe",
+    "ReachabilityResult": "net.probe",
+    "verify_endpoint_reachability": "net.probe",
+    "probe_url": "net.probe",
+    "probe_endpoint": "net.probe",
+    "ProbePolicy": "net.probe",
     "CertificateProblem": "models",
     "ProbeSettings": "settings",
     # the receiver (boto3 and the standard library only: no pydantic at its cold start)

@@ -41,11 +41,11 @@ from pydantic.alias_generators import to_camel
 
 from cognigy_webhooks.errors import CognigyWebhooksError, InvalidSpec
 from cognigy_webhooks.models import WebhookAuditLog
+from cognigy_webhooks.models.records import AuditEvent
 from cognigy_webhooks.monitoring import SyncResult, sync_to_monitoring_platform
+from cognigy_webhooks.net.tls import client_ssl_context
 from cognigy_webhooks.observability import logger
-from cognigy_webhooks.records import AuditEvent
 from cognigy_webhooks.store import from_item
-from cognigy_webhooks.tls import client_ssl_context
 
 __all__ = [
     "AuditEventNotDelivered",

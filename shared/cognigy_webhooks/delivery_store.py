@@ -24,7 +24,7 @@ DeliveriesTable (key ``pk``, TTL ``expiresAt``) holds two kinds of item:
 * ``l#<endpoint>#<conversation digest>``: a conversation's delivery counts in sub-buckets of a sliding
   window, moved by one UpdateItem per delivery.
 
-Audit events go to AuditTable in the same item shape as :class:`cognigy_webhooks.records.AuditEvent`.
+Audit events go to AuditTable in the same item shape as :class:`cognigy_webhooks.models.records.AuditEvent`.
 """
 
 from __future__ import annotations
@@ -494,7 +494,7 @@ class DeliveryLedger:
 
 
 class AuditLog:
-    """Rejections and loops, in AuditTable, shaped like :class:`cognigy_webhooks.records.AuditEvent`
+    """Rejections and loops, in AuditTable, shaped like :class:`cognigy_webhooks.models.records.AuditEvent`
     (``model_dump(mode="json", by_alias=True, exclude_none=True)`` plus ``sk``)."""
 
     def __init__(self, clients: LazyClients, table: str, *, retention_days: int) -> None:

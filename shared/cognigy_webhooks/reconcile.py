@@ -60,8 +60,8 @@ from cognigy_webhooks.models import (
     _Model,
     parse_endpoint,
 )
+from cognigy_webhooks.models.records import AuditEvent, EndpointRecord, Outcome, ProbeSummary, utcnow
 from cognigy_webhooks.observability import logger
-from cognigy_webhooks.records import AuditEvent, EndpointRecord, Outcome, ProbeSummary, utcnow
 from cognigy_webhooks.secrets import plain_secret_fields, reference_target
 from cognigy_webhooks.webhook_names import describe_left, is_ours, sort_out
 

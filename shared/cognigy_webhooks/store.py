@@ -31,7 +31,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cognigy_webhooks.errors import CognigyThrottled, CognigyWebhooksError, EndpointClaimed
-from cognigy_webhooks.records import RECORD_TYPE, AuditEvent, EndpointRecord
+from cognigy_webhooks.models.records import RECORD_TYPE, AuditEvent, EndpointRecord
 
 _ser = TypeSerializer()
 _deser = TypeDeserializer()

@@ -23,7 +23,7 @@ from cognigy_webhooks import (
     probe_url,
     verify_endpoint_reachability,
 )
-from cognigy_webhooks.probe import certificate_facts
+from cognigy_webhooks.net.probe import certificate_facts
 from cogwh.certs import CertFiles, LocalCA
 from tests.support.tls_servers import (
     LocalServer,

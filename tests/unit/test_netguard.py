@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from cognigy_webhooks.netguard import (
+from cognigy_webhooks.net.netguard import (
     BLOCKED_IPV4,
     BLOCKED_IPV6,
     check_address,

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cognigy_webhooks.delivery_store import delivery_id_for, endpoint_auth_from_item
 from cognigy_webhooks.errors import InvalidSpec
 from cognigy_webhooks.models import WebhookEndpoint
+from cognigy_webhooks.models.records import EndpointRecord
 from cognigy_webhooks.receiving import (
     DeliveryRequest,
     RejectionReporter,
@@ -28,7 +29,6 @@ from cognigy_webhooks.receiving import (
     parse_api_event,
     parse_xml,
 )
-from cognigy_webhooks.records import EndpointRecord
 from cognigy_webhooks.settings_receive import ReceiveSettings
 from cognigy_webhooks.store import to_item
 

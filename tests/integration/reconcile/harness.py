@@ -22,7 +22,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from cognigy_webhooks.records import AuditEvent, EndpointRecord
+from cognigy_webhooks.models.records import AuditEvent, EndpointRecord
 from cognigy_webhooks.store import Store
 from cogwh import ops
 from cogwh.demo import LocalWorld

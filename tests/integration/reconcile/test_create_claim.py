@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from cognigy_webhooks.errors import EndpointClaimed
-from cognigy_webhooks.records import AuditEvent, EndpointRecord
+from cognigy_webhooks.models.records import AuditEvent, EndpointRecord
 from cognigy_webhooks.store import RecordConflict, Store
 from tests.integration.reconcile.harness import Harness
 

@@ -18,7 +18,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from cognigy_webhooks.models import EndpointProbeReport, WebhookAuditLog, _Model
+from cognigy_webhooks.models.audit import WebhookAuditLog
+from cognigy_webhooks.models.base import _Model
+from cognigy_webhooks.models.probe import EndpointProbeReport
 
 Outcome = Literal["created", "updated", "unchanged", "deleted", "failed"]
 Status = Literal["registered", "inactive", "failed"]

@@ -54,8 +54,8 @@ from cognigy_webhooks.models import (
     ReachabilityResult,
     WebhookEndpoint,
 )
-from cognigy_webhooks.netguard import Resolver, check_addresses, resolve
-from cognigy_webhooks.tls import client_ssl_context
+from cognigy_webhooks.net.netguard import Resolver, check_addresses, resolve
+from cognigy_webhooks.net.tls import client_ssl_context
 
 __all__ = [
     "ProbePolicy",
@@ -122,7 +122,7 @@ class ProbePolicy:
         return client_ssl_context(self.ca_bundle)
 
 
-# --- TLS contexts (the verifying one is cognigy_webhooks.tls.client_ssl_context) -------------------
+# --- TLS contexts (the verifying one is cognigy_webhooks.net.tls.client_ssl_context) -------------------
 
 
 @functools.lru_cache(maxsize=1)
