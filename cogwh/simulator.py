@@ -54,7 +54,6 @@ from collections import Counter
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.applications import Starlette
@@ -65,6 +64,7 @@ from starlette.types import Receive, Scope, Send
 
 from cognigy_webhooks.loopguard import TUTORIAL_HEADERS
 from cognigy_webhooks.models import FORBIDDEN_HEADERS, redact_headers
+from cognigy_webhooks.urls import url_problem
 
 __all__ = [
     "WEBHOOKS_PATH",
@@ -206,20 +206,7 @@ def _int_in(value: Any, low: int, high: int) -> bool:
 
 
 def _https_problem(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return "must be a string"
-    if len(value) > 2048:
-        return "must be at most 2048 characters"
-    try:
-        parts = urlsplit(value)
-        _ = parts.port
-    except ValueError:
-        return "is not a valid URL"
-    if parts.scheme != "https" or not parts.hostname:
-        return "must be an absolute https URL"
-    if any(ch.isspace() for ch in value):
-        return "must not contain whitespace"
-    return None
+    return url_problem(value)
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -44,6 +44,7 @@ from pydantic import SecretStr
 from cognigy_webhooks.cognigy import parse_retry_after
 from cognigy_webhooks.models import WebhookAuditLog
 from cognigy_webhooks.observability import logger
+from cognigy_webhooks.urls import url_problem
 
 __all__ = ["COGNIGY_KEY_HEADER", "SyncResult", "sync_to_monitoring_platform"]
 
@@ -117,15 +118,9 @@ def _strip_cognigy_key(request: httpx.Request) -> None:
 
 
 def _check_url(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        _ = parts.port
-    except (TypeError, ValueError, AttributeError):
-        raise ValueError("monitoring_url is not a valid URL") from None
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("monitoring_url must be an absolute http(s) URL")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("monitoring_url must not carry credentials: pass api_token")
+    problem = url_problem(url, plain_http="always", credentials_hint="credentials: pass api_token")
+    if problem is not None:
+        raise ValueError(f"monitoring_url {problem}")
     return url
 
 

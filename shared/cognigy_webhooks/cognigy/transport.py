@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Generator
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
 
 from cognigy_webhooks.net.tls import client_ssl_context
 from cognigy_webhooks.secrets import REDACTED
+from cognigy_webhooks.urls import url_problem
 
 __all__ = ["API_KEY_HEADER", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "Verify", "create_cognigy_client"]
 
@@ -22,7 +22,6 @@ WEBHOOKS_PATH = "/api/v2/webhooks"
 API_KEY_HEADER = "X-API-Key"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0, read=20.0)
 USER_AGENT = "cognigy-webhooks/0.1"
-_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _MAX_PAGES = 10_000
 _MAX_DETAIL = 300
 
@@ -56,19 +55,9 @@ def check_api_key(api_key: str | SecretStr) -> SecretStr:
 
 
 def check_base_url(base_url: str) -> str:
-    try:
-        parts = urlsplit(base_url)
-        _ = parts.port
-    except (TypeError, ValueError, AttributeError):
-        raise ValueError("base_url is not a valid URL") from None
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("base_url must be an absolute https URL")
-    if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
-        raise ValueError("base_url must use https (plain http is allowed for loopback only)")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("base_url must not carry credentials")
-    if parts.query or parts.fragment:
-        raise ValueError("base_url must not carry a query or a fragment")
+    problem = url_problem(base_url, plain_http="loopback", query=False, credentials_hint="credentials: pass api_key")
+    if problem is not None:
+        raise ValueError(f"base_url {problem}")
     return base_url.rstrip("/")
 
 

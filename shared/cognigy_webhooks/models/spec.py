@@ -29,6 +29,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from cognigy_webhooks.errors import InvalidSpec
 from cognigy_webhooks.models.base import _Model
 from cognigy_webhooks.secrets import public_header_names, redact_headers
+from cognigy_webhooks.urls import MAX_URL_LENGTH, url_problem
 
 # --- reusable constrained types ------------------------------------------------------------------
 
@@ -48,7 +49,6 @@ FORBIDDEN_HEADERS = frozenset(
     }
 )
 MIN_SECRET_BYTES = 32
-MAX_URL_LENGTH = 2048
 
 
 def _check_name(value: str) -> str:
@@ -60,25 +60,9 @@ def _check_name(value: str) -> str:
 
 
 def _check_https_url(value: str) -> str:
-    if len(value) > MAX_URL_LENGTH:
-        raise ValueError(f"must be at most {MAX_URL_LENGTH} characters")
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise ValueError("must not contain whitespace or control characters")
-    try:
-        parts = urlsplit(value)
-        port = parts.port  # raises on a bad port
-    except ValueError as exc:
-        raise ValueError(f"is not a valid URL ({exc})") from None
-    if parts.scheme.lower() != "https":
-        raise ValueError("must use the https scheme")
-    if not parts.hostname:
-        raise ValueError("must name a host")
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise ValueError("must not carry user-info (credentials belong in headers or secrets)")
-    if parts.fragment or "#" in value:
-        raise ValueError("must not carry a fragment")
-    if port == 0:
-        raise ValueError("must not use port 0")
+    problem = url_problem(value, max_length=MAX_URL_LENGTH)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
