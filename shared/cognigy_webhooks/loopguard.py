@@ -28,9 +28,10 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cognigy_webhooks.errors import InvalidSpec
+from cognigy_webhooks.headers import wanted_values
 from cognigy_webhooks.secrets import public_header_names, reference_target
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,7 +79,6 @@ _OURS = {name.lower() for name in (LOOP_ORIGIN_HEADER, LOOP_ID_HEADER, LOOP_HOP_
 _TUTORIALS = {name.lower() for name in TUTORIAL_HEADERS}
 _MAX_VALUE_LENGTH = 128
 _MAX_HOP_DIGITS = 6
-_MAX_HEADERS_SCANNED = 1000
 
 
 def _refuse(field: str, message: str) -> InvalidSpec:
@@ -236,38 +236,18 @@ def _parse_hop(value: str | None) -> int | None:
     return int(value)
 
 
-def _pairs(headers: object) -> Iterable[Any]:
-    if isinstance(headers, Mapping):
-        multi = getattr(headers, "multi_items", None)
-        return multi() if callable(multi) else headers.items()
-    if isinstance(headers, Iterable) and not isinstance(headers, str | bytes | bytearray):
-        return headers
-    return ()
-
-
 def read_loop_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> LoopInfo:
     """Read the loop headers from a request's headers: a Mapping (names compared without regard to
     case), a multi-valued mapping (httpx, Starlette) or (name, value) pairs, text or bytes. The
     first usable value of each wins. Never raises: garbage reads as None."""
     found: dict[str, str] = {}
-    try:
-        for count, pair in enumerate(_pairs(headers)):
-            if count >= _MAX_HEADERS_SCANNED or len(found) == len(_OURS):
+    values = wanted_values(headers, _OURS, strict=False) or {}
+    for name, candidates in values.items():
+        for value in candidates:  # the first usable value wins
+            cleaned = _clean(value)
+            if cleaned is not None:
+                found[name] = cleaned
                 break
-            if not isinstance(pair, tuple | list) or len(pair) != 2:
-                continue
-            name, value = pair
-            if isinstance(name, bytes | bytearray):
-                name = bytes(name).decode("latin-1")
-            if not isinstance(name, str):
-                continue
-            lowered = name.strip(" \t").lower()
-            if lowered in _OURS and lowered not in found:
-                cleaned = _clean(value)
-                if cleaned is not None:
-                    found[lowered] = cleaned
-    except Exception:  # a hostile mapping: trust none of it
-        found = {}
     return LoopInfo(
         origin=found.get(LOOP_ORIGIN_HEADER.lower()),
         loop_id=found.get(LOOP_ID_HEADER.lower()),

@@ -55,7 +55,9 @@ def check_api_key(api_key: str | SecretStr) -> SecretStr:
 
 
 def check_base_url(base_url: str) -> str:
-    problem = url_problem(base_url, plain_http="loopback", query=False, credentials_hint="credentials: pass api_key")
+    problem = url_problem(
+        base_url, plain_http="loopback", query=False, credentials_hint="credentials: pass api_key"
+    )
     if problem is not None:
         raise ValueError(f"base_url {problem}")
     return base_url.rstrip("/")

@@ -7,11 +7,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
+from cognigy_webhooks.headers import wanted_values
 from cognigy_webhooks.signing.common import (
     _MESSAGE_ID_RE,
-    _OWS,
     _STANDARD_LIMITS,
     DEFAULT_TOLERANCE_SECONDS,
     MAX_MESSAGE_ID_LENGTH,
@@ -57,34 +56,8 @@ def sign_standard_webhook(msg_id: str, timestamp: int, payload: bytes, secret: s
 
 
 def _header_values(headers: object, wanted: tuple[str, ...]) -> dict[str, list[str | bytes]] | None:
-    """Every value of each wanted header (names compared case-insensitively), from a Mapping, a
-    multi-valued mapping (``multi_items()``: httpx, Starlette) or a list of (name, value) pairs
-    (text or bytes, as in ASGI's raw headers). None when ``headers`` is none of those."""
-    found: dict[str, list[str | bytes]] = {name: [] for name in wanted}
-    try:
-        if isinstance(headers, Mapping):
-            multi = getattr(headers, "multi_items", None)
-            pairs: Iterable[Any] = multi() if callable(multi) else headers.items()
-        elif isinstance(headers, Iterable) and not isinstance(headers, str | bytes | bytearray):
-            pairs = headers
-        else:
-            return None
-        for count, pair in enumerate(pairs):
-            if count >= 1000:
-                return None  # not a real request's headers
-            if not isinstance(pair, tuple | list) or len(pair) != 2:
-                return None
-            name, value = pair
-            if isinstance(name, bytes | bytearray):
-                name = bytes(name).decode("latin-1")
-            if not isinstance(name, str) or not isinstance(value, str | bytes | bytearray):
-                continue
-            lowered = name.strip(_OWS).lower()
-            if lowered in found:
-                found[lowered].append(bytes(value) if isinstance(value, bytearray) else value)
-    except Exception:  # a hostile mapping: refuse rather than raise
-        return None
-    return found
+    """Every value of each wanted header; None when ``headers`` is not a real request's headers."""
+    return wanted_values(headers, wanted, strict=True)
 
 
 def verify_standard_webhook(
