@@ -211,7 +211,7 @@ def delivery_checks(stack: Any, secrets_by_name: dict[str, str], out: TextIO) ->
     from cogwh.deliveries import DeliveryTarget, run_delivery_checks
     from cogwh.gateway import serve_gateway
 
-    env = stack.base_env  # the receive function's own bounds, as the template resolved them
+    env = stack.environment("ReceiveFunction")  # its own bounds, as the template resolved them
     with serve_gateway(stack) as served:
         print(f"\n== Deliveries through the local gateway {served.base_url}/deliveries/<name>", file=out)
         checks = run_delivery_checks(
@@ -223,9 +223,9 @@ def delivery_checks(stack: Any, secrets_by_name: dict[str, str], out: TextIO) ->
                 scheme="standard",
                 payload_format="XML",
             ),
-            max_body_bytes=int(env["RECEIVE_MAX_BODY_BYTES"]),
-            loop_max_per_window=int(env["RECEIVE_LOOP_MAX_PER_WINDOW"]),
-            loop_max_hops=int(env["RECEIVE_LOOP_MAX_HOPS"]),
+            max_body_bytes=int(env["MAX_BODY_BYTES"]),
+            loop_max_per_window=int(env["LOOP_MAX_PER_WINDOW"]),
+            loop_max_hops=int(env["LOOP_MAX_HOPS"]),
         )
     return [Verdict(f"delivery: {c.case}", str(c.expected_status), str(c.got_status)) for c in checks]
 

@@ -15,11 +15,13 @@ from typing import Any, Protocol
 
 import yaml
 
+from cognigy_webhooks import ops as library_ops
+from cognigy_webhooks.dal.desired_sets import DesiredSetStore
+from cognigy_webhooks.dal.executions import Executions
+from cognigy_webhooks.dal.records import Store
 from cognigy_webhooks.errors import InvalidSpec
 from cognigy_webhooks.models import parse_desired_set
 from cognigy_webhooks.models.records import AuditEvent, EndpointRecord
-from cognigy_webhooks.secrets import move_spec_secrets
-from cognigy_webhooks.store import DesiredSetStore, Executions, Store, put_secret
 
 
 class StackHandle(Protocol):
@@ -91,26 +93,14 @@ def load_desired_file(path: Path) -> dict[str, Any]:
     return {"endpoints": data["endpoints"]}
 
 
-def secret_name(stack_name: str, endpoint: str, kind: str) -> str:
-    return f"cognigy-webhooks/{stack_name}/{endpoint}/{kind}"
-
-
 def store_secrets(stack: StackHandle, desired: dict[str, Any]) -> dict[str, Any]:
     """Move every plain secret of the desired set into Secrets Manager (signature secrets, Basic auth
     passwords, and every header value not declared in ``publicHeaders``); the set keeps only ARNs and
     ``{{resolve:secretsmanager:ARN}}`` references. What counts as secret is decided by
-    :mod:`cognigy_webhooks.secrets`."""
-    sm: Any = None
-
-    def put_for(endpoint: str) -> Callable[[str, str], str]:
-        def put(kind: str, value: str) -> str:
-            nonlocal sm
-            sm = sm or stack.client("secretsmanager")
-            return put_secret(sm, secret_name(stack.stack_name, endpoint, kind), value)
-
-        return put
-
-    return {"endpoints": [move_spec_secrets(raw, put_for(str(raw["name"]))) for raw in desired["endpoints"]]}
+    :mod:`cognigy_webhooks.secrets`; the storing is :func:`cognigy_webhooks.ops.store_secrets`."""
+    return library_ops.store_secrets(
+        lambda: stack.client("secretsmanager"), stack_name=stack.stack_name, desired=desired
+    )
 
 
 @dataclass
@@ -136,15 +126,16 @@ def apply(
     execution named after that version, and wait for it."""
     safe = store_secrets(stack, desired)
     outputs = stack.outputs
-    desired_store = DesiredSetStore(stack.client("s3"), outputs["ConfigBucketName"])
-    version = desired_store.put(safe)
-    executions = Executions(stack.client("stepfunctions"), outputs["ReconcileStateMachineArn"])
-    execution_input = {
-        "desiredRef": {"bucket": desired_store.bucket, "key": desired_store.KEY, "versionId": version},
-        "prune": prune,
-        "source": source,
-    }
-    arn, started = executions.start(execution_input, name=Executions.name_for(source, version))
+    begun = library_ops.start_reconcile(
+        DesiredSetStore(stack.client("s3"), outputs["ConfigBucketName"]),
+        Executions(stack.client("stepfunctions"), outputs["ReconcileStateMachineArn"]),
+        source=source,
+        prune=prune,
+        desired=safe,
+    )
+    if begun is None:  # cannot happen: a desired set was just stored
+        raise CliError("the desired set was stored but cannot be found", exit_code=1)
+    arn, started = begun.execution_arn, begun.started
     result = (wait or (lambda a: wait_execution(stack, a, on_progress=on_progress)))(arn)
     summary = json.loads(result["output"]) if result.get("output") else None
     return ApplyRun(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
@@ -66,6 +67,20 @@ def serve_in_thread(
         started.set()
 
     server.startup = startup
+    # uvicorn polls should_exit every 0.1 s; wake its loop at once instead (tests start many servers)
+    stopping: dict[str, Any] = {}
+
+    async def main_loop() -> None:
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        stopping["wake"] = lambda: loop.call_soon_threadsafe(wake.set)
+        counter = 0
+        while not await server.on_tick(counter):
+            counter = (counter + 1) % 864_000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), 0.1)
+
+    server.main_loop = main_loop
     thread.start()
     if not started.wait(timeout=30):
         raise RuntimeError("uvicorn did not start within 30 s")
@@ -73,5 +88,9 @@ def serve_in_thread(
         yield Served(url_host or host, sock.getsockname()[1], "https" if certfile else "http")
     finally:
         server.should_exit = True
+        wake = stopping.get("wake")
+        if wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                wake()
         thread.join(timeout=10)
         sock.close()

@@ -1,7 +1,10 @@
 """Run a function's handler in this process, as the AWS Python runtime would: the handler named by
 CodeUri + Handler, a realistic context object, the event and the result as JSON, and an exception
 turned into the runtime's error JSON whose ``errorType`` is the exception's class name (so a state
-machine's Retry and Catch match it exactly as on AWS)."""
+machine's Retry and Catch match it exactly as on AWS).
+
+Each function has its own environment (environ.py): its handler module's cold import and every one
+of its invocations run with ``os.environ`` showing the function's Environment over the process's."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cogwh.localstack.environ import FunctionEnviron
 from cogwh.localstack.errors import LocalStackError
 
 log = logging.getLogger("cogwh.localstack")
@@ -129,10 +133,12 @@ def to_json(value: Any) -> str:
 
 class Handlers:
     """The template's functions: handler modules imported once each (under a lock, under a unique
-    module name), invoked directly or with JSON payloads, unloaded when the stack closes."""
+    module name, in the function's environment), invoked directly or with JSON payloads (in the
+    function's environment), unloaded when the stack closes."""
 
     def __init__(self) -> None:
         self._specs: dict[str, FunctionSpec] = {}
+        self._environs: dict[str, FunctionEnviron] = {}
         self._by_name: dict[str, FunctionSpec] = {}
         self._loaded: dict[str, Handler] = {}
         self._modules: list[str] = []
@@ -144,9 +150,17 @@ class Handlers:
     def specs(self) -> Mapping[str, FunctionSpec]:
         return self._specs
 
-    def add(self, spec: FunctionSpec) -> None:
+    def add(self, spec: FunctionSpec, extra_env: Mapping[str, str] | None = None) -> None:
+        """Register a function; its environment is its template Environment, then ``extra_env``."""
         self._specs[spec.logical_id] = spec
         self._by_name[spec.name] = spec
+        self._environs[spec.logical_id] = FunctionEnviron(
+            spec.logical_id, {**spec.environment, **(extra_env or {})}
+        )
+
+    def environ(self, spec: FunctionSpec) -> FunctionEnviron:
+        """The function's own environment (what its code sees over the process environment)."""
+        return self._environs[spec.logical_id]
 
     def find(self, name_or_arn: str) -> FunctionSpec | None:
         """The function a Lambda API call names: a name, an ARN or a partial ARN, maybe qualified."""
@@ -176,7 +190,8 @@ class Handlers:
         with self._import_lock:  # a racing cold import once duplicated a module and its state
             loaded = self._loaded.get(spec.logical_id)
             if loaded is None:
-                loaded = self._import(spec)
+                with self.environ(spec).active():  # its settings are read at import, from its own env
+                    loaded = self._import(spec)
                 self._loaded[spec.logical_id] = loaded
             return loaded
 
@@ -227,7 +242,8 @@ class Handlers:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            return handler(event, context)
+            with self.environ(spec).active():
+                return handler(event, context)
         except Exception as exc:
             outcome = type(exc).__name__
             raise

@@ -6,7 +6,9 @@
   execution ``None`` and refuses a second unnamed start).
 - DynamoDB streams as AWS emits them: ``StreamShard.add`` runs under a lock (concurrent writers
   duplicated deliveries); ``update_item`` creating an item emits one INSERT, not two (moto first puts
-  the bare key); ``transact_write_items`` emits its records once it commits, none when cancelled.
+  the bare key); ``transact_write_items`` emits its records once it commits, none when cancelled;
+  ``LambdaBackend.send_dynamodb_items`` hands the records to the stack's stream workers and returns
+  (moto invoked the consumer inside the writer's call): delivery happens after the write.
 - The sleeps of the retrier (``retrier_decl.time.sleep``) and of Wait states
   (``WaitFunction._wait_interval``) are scaled by the stack's time factor.
 - ``ExecutionWorker._execution_logic`` reports when an execution ends, so waiting needs no polling.
@@ -49,6 +51,9 @@ class Hooks(Protocol):
 
     def deliver_event(self, rule: Any, target: Mapping[str, Any], event: Mapping[str, Any]) -> None: ...
 
+    def stream_batch(self, function_arn: str, stream_arn: str, deliver: Callable[[], Any]) -> None:
+        """Queue ``deliver`` (one batch of stream records to one function) behind the mapping's others."""
+
 
 class _ScaledTime:
     """Stands in for the ``time`` module inside moto's retrier: only ``sleep`` changes."""
@@ -77,7 +82,7 @@ class MotoPatches:
         setattr(owner, name, make(original))
 
     def install(self) -> None:
-        from moto.awslambda.models import LambdaFunction
+        from moto.awslambda.models import LambdaBackend, LambdaFunction
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.dynamodb.models import DynamoDBBackend
         from moto.dynamodb.models.table import StreamShard
@@ -96,6 +101,9 @@ class MotoPatches:
             self._swap(LambdaFunction, "invoke", lambda original: _function_invoke(hooks, original))
             self._swap(StepFunctionsParserBackend, "start_execution", _named_start_execution)
             self._swap(StreamShard, "add", _stream_add)
+            self._swap(
+                LambdaBackend, "send_dynamodb_items", lambda original: _queued_stream_batch(hooks, original)
+            )
             self._swap(DynamoDBBackend, "update_item", _single_insert_update)
             self._swap(DynamoDBBackend, "transact_write_items", _committed_stream_records)
             for write in (
@@ -166,7 +174,7 @@ _stream_state = threading.local()
 
 
 def _stream_add(original: Any) -> Any:
-    locks: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+    locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
     guard = threading.Lock()
 
     def add(shard: Any, old: Any, new: Any) -> None:
@@ -178,11 +186,20 @@ def _stream_add(original: Any) -> Any:
             pending.append((shard, old, new))
             return
         with guard:
-            lock = locks.setdefault(shard, threading.RLock())
-        with lock:  # re-entrant: a stream consumer may write to the table it consumes
+            lock = locks.setdefault(shard, threading.Lock())
+        with lock:  # the record's sequence number and its place in the delivery queue, together
             original(shard, old, new)
 
     return add
+
+
+def _queued_stream_batch(hooks: Hooks, original: Any) -> Any:
+    def send_dynamodb_items(backend: Any, function_arn: str, items: Any, source: str) -> bool:
+        batch = list(items)  # moto's shard forgets them once this returns true, as after a delivery
+        hooks.stream_batch(function_arn, source, lambda: original(backend, function_arn, batch, source))
+        return True
+
+    return send_dynamodb_items
 
 
 def _single_insert_update(original: Any) -> Any:
@@ -198,8 +215,8 @@ def _single_insert_update(original: Any) -> Any:
 
 # moto 5.2.5's transact_write_items deep-copies the tables it writes (for its rollback) while other
 # threads (Map workers) write to them: "dictionary changed size during iteration", and a rollback would
-# restore over their writes. One re-entrant lock around every write keeps each one whole (re-entrant:
-# a stream consumer runs inside the writer's own call and may write again).
+# restore over their writes. One lock around every write keeps each one whole (re-entrant: moto's own
+# write methods may call one another).
 _WRITE_LOCK = threading.RLock()
 
 

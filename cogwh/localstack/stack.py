@@ -3,7 +3,13 @@
 Tables, buckets, queues, buses, rules, secrets, functions and state machines are created from the
 template's own properties; state machines run on moto's ASL interpreter from the same ASL files;
 every Lambda invocation (Step Functions task, DynamoDB stream, SQS, EventBridge) runs the handler
-that CodeUri + Handler name, in this process. One local stack may be open at a time per process."""
+that CodeUri + Handler name, in this process. One local stack may be open at a time per process.
+
+As on Lambda, each function has its own environment: while the stack runs, ``os.environ`` shows a
+function's code its template Environment (and ``extra_env``) over the process environment, and
+other code the process environment (environ.py). DynamoDB stream records reach their consumers
+after the write, on a worker per event source mapping (streams.py): :meth:`LocalStack.drain_streams`
+waits until they have."""
 
 from __future__ import annotations
 
@@ -15,8 +21,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -25,11 +31,12 @@ from unittest import mock
 
 import boto3
 
-from cogwh.localstack import eventbridge
+from cogwh.localstack import environ, eventbridge
 from cogwh.localstack.errors import LocalStackError
 from cogwh.localstack.handlers import FunctionSpec, Handlers
 from cogwh.localstack.patches import MotoPatches
 from cogwh.localstack.provision import ApiRoute, Provisioner, Schedule
+from cogwh.localstack.streams import StreamWorkers
 from cogwh.localstack.template import Template, as_text
 
 if TYPE_CHECKING:
@@ -64,8 +71,12 @@ class LocalStack:
 
     ``time_factor`` scales the Step Functions retry intervals and Wait states (0.0 instant, 1.0
     real time). ``parameters`` override the template's parameter defaults. ``extra_env`` is added
-    to the environment the functions see (it wins over the template's values). ``server=True``
-    also serves the mock over HTTP on 127.0.0.1 for other processes (``endpoint_url``)."""
+    to every function's environment (it wins over the template's values). ``server=True``
+    also serves the mock over HTTP on 127.0.0.1 for other processes (``endpoint_url``).
+
+    ``base_env`` holds what the stack sets in the process environment while it runs (fake
+    credentials, region, ``MOTO_PORT`` in server mode): what a process of its own needs to reach
+    the stack. A function's own variables are :meth:`environment`."""
 
     def __init__(
         self,
@@ -97,6 +108,7 @@ class LocalStack:
         self.setup_seconds = 0.0
         self._template: Template | None = None
         self._handlers = Handlers()
+        self._streams = StreamWorkers()
         self._state_machines: dict[str, str] = {}
         self._exit = ExitStack()
         self._session: boto3.session.Session | None = None
@@ -132,6 +144,7 @@ class LocalStack:
             _active = self
         # a stack may be started again after close: fresh per-run state
         self._handlers = Handlers()
+        self._streams = StreamWorkers()
         self._closing = threading.Event()
         self._running.clear()
         self._crashes.clear()
@@ -162,6 +175,7 @@ class LocalStack:
         self._template = template
         self._set_env({**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region})
         self._unset_env(_CLEARED_ENV)
+        self._exit.callback(environ.uninstall, environ.install())  # each function its own environment
         self._exit.enter_context(mock.patch.dict(default_user_config, MOTO_CONFIG))
         self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
         self._started = True
@@ -181,14 +195,12 @@ class LocalStack:
         for logical_id in provisioner.plan():
             provisioner.create(logical_id)
         for spec in provisioner.functions.values():
-            self._handlers.add(spec)
+            self._handlers.add(spec, self._extra_env)
         self._state_machines = provisioner.state_machines
         self.api_routes = provisioner.api_routes
         self.schedules = provisioner.schedules
 
-        function_env = merge_function_env(provisioner.functions.values())
-        self._set_env({**function_env, **self._extra_env})
-        self.base_env = {k: v for k, v in os.environ.items() if k in self._env_saved}
+        self.base_env = {k: os.environ[k] for k in self._env_saved if k in os.environ}
         self._handlers.load_all()
         self.outputs = template.outputs()
 
@@ -254,6 +266,7 @@ class LocalStack:
             self._closing.set()
             self._stop_executions()
             self._handlers.join_async(_CLOSE_TIMEOUT)
+            self._streams.close(_CLOSE_TIMEOUT)
 
     def _stop_server(self) -> None:
         if self._server is not None:
@@ -379,6 +392,32 @@ class LocalStack:
     @property
     def functions(self) -> Mapping[str, FunctionSpec]:
         return self._handlers.specs
+
+    def environment(self, logical_id: str) -> dict[str, str]:
+        """The variables a function sets over the process environment: its template Environment
+        (Globals merged) with ``extra_env``, and what its own code wrote since (a copy)."""
+        self._require_template()
+        return self._handlers.environ(self._handlers.spec(logical_id)).variables()
+
+    @contextmanager
+    def as_function(self, logical_id: str) -> Iterator[None]:
+        """Run the block with ``os.environ`` as the function's code sees it."""
+        self._require_template()
+        with self._handlers.environ(self._handlers.spec(logical_id)).active():
+            yield
+
+    # -- DynamoDB streams ----------------------------------------------------------------------
+
+    def stream_batch(self, function_arn: str, stream_arn: str, deliver: Callable[[], Any]) -> None:
+        """The moto hook for a stream's records: queued for the mapping's worker, delivered later."""
+        self._streams.submit(function_arn, stream_arn, deliver)
+
+    def drain_streams(self, timeout: float = 60.0) -> None:
+        """Wait until every DynamoDB stream record written so far has been delivered to its
+        consumer, and the records those deliveries wrote in turn. Raises LocalStackError after
+        ``timeout`` seconds (naming how many batches are left)."""
+        self._require_template()
+        self._streams.drain(timeout)
 
     # -- Lambda --------------------------------------------------------------------------------
 
@@ -600,27 +639,6 @@ def _session_for(region: str) -> boto3.session.Session:
             session.client("dynamodb")
             _sessions[region] = session
         return _sessions[region]
-
-
-def merge_function_env(functions: Iterable[FunctionSpec]) -> dict[str, str]:
-    """Every function's environment in one mapping (``os.environ`` is one per process); refuses a
-    variable two functions set to different values. The values never appear in the message."""
-    merged: dict[str, str] = {}
-    owners: dict[str, list[str]] = {}
-    conflicts: dict[str, list[str]] = {}
-    for spec in functions:
-        for name, value in spec.environment.items():
-            if name in merged and merged[name] != value:
-                conflicts.setdefault(name, list(owners[name])).append(spec.logical_id)
-            merged.setdefault(name, value)
-            owners.setdefault(name, []).append(spec.logical_id)
-    if conflicts:
-        details = "; ".join(f"{name} (set by {', '.join(ids)})" for name, ids in sorted(conflicts.items()))
-        raise LocalStackError(
-            "functions share one process environment locally, and these variables have different "
-            f"values in different functions: {details}"
-        )
-    return merged
 
 
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:

@@ -11,19 +11,18 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cognigy_webhooks.cognigy import CognigyClient
+from cognigy_webhooks.dal.desired_sets import DesiredSetStore
+from cognigy_webhooks.dal.records import Store
 from cognigy_webhooks.observability import logger
-from cognigy_webhooks.reconcile import limiter_bucket, plan
+from cognigy_webhooks.reconcile import CognigySession, cognigy_inventory, plan
 from cognigy_webhooks.settings import PlanSettings, RegisterSettings
-from cognigy_webhooks.store import DesiredSetStore, DynamoRateLimiter, SecretResolver, Store
-from cognigy_webhooks.webhook_names import cognigy_inventory
 
 SETTINGS = PlanSettings.from_env()
 COGNIGY = RegisterSettings.from_env()
 DDB = boto3.client("dynamodb")
 STORE = Store(DDB, endpoints_table=SETTINGS.endpoints_table, audit_table=SETTINGS.audit_table)
 DESIRED = DesiredSetStore(boto3.client("s3"), SETTINGS.config_bucket)
-SECRETS = SecretResolver(max_age=COGNIGY.secret_max_age)
+SESSION = CognigySession.from_settings(COGNIGY, dynamodb=DDB)
 LISTING_BUDGET_SECONDS = 60.0  # the function's Timeout (template.yaml) leaves room for the rest
 
 
@@ -33,17 +32,8 @@ def _load(ref: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _list(names: list[str]) -> dict[str, list[str]]:
-    api_key = SECRETS.get(COGNIGY.cognigy_api_key_secret)
-    limiter = DynamoRateLimiter(
-        DDB,
-        table=COGNIGY.rate_limit_table,
-        bucket=limiter_bucket(api_key),
-        rate_per_minute=COGNIGY.requests_per_minute,
-        burst=COGNIGY.burst,
-    )
-    verify: bool | str = COGNIGY.cognigy_ca_bundle or True
-    async with CognigyClient(api_key, COGNIGY.cognigy_base_url, verify=verify, limiter=limiter) as api:
-        return await cognigy_inventory(api, names, budget_seconds=LISTING_BUDGET_SECONDS)
+    async with SESSION.open(paced=True) as cognigy:
+        return await cognigy_inventory(cognigy.api, names, budget_seconds=LISTING_BUDGET_SECONDS)
 
 
 def _inventory(names: list[str]) -> Mapping[str, list[str]]:

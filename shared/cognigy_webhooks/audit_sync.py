@@ -19,17 +19,20 @@ so records after it that were delivered are delivered again: at least once, neve
 
 One invocation spends at most the Lambda's remaining time less a margin on the platform. When that runs
 out, every event whose answer is not known counts as not delivered.
+
+:meth:`AuditSync.handle` is synchronous and runs its own event loop, as Lambda calls a handler: outside
+any loop. Called inside a running loop it raises ``RuntimeError`` before anything is sent (an async
+caller hands it to a thread).
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import math
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import anyio
 import httpx
@@ -39,6 +42,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from pydantic import SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
 
+from cognigy_webhooks.backoff import Backoff
 from cognigy_webhooks.errors import CognigyWebhooksError, InvalidSpec
 from cognigy_webhooks.models import WebhookAuditLog
 from cognigy_webhooks.models.records import AuditEvent
@@ -67,7 +71,6 @@ _REQUIRED_ATTRIBUTES = ("name", "timestamp", "action", "outcome")
 #: Most sequence numbers one log line lists.
 _LOGGED_SEQUENCES = 50
 
-T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[Any]]
 
 
@@ -203,16 +206,16 @@ def undelivered(sent: Sequence[PlannedRecord], result: SyncResult | None, *, unk
 # --- the sync --------------------------------------------------------------------------------------
 
 
-def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine to completion from synchronous code. When an event loop already runs in this
-    thread (the local stack delivers stream records synchronously inside the writer's own DynamoDB
-    call, and the writer may be an async handler), it runs on a fresh thread with its own loop."""
+def _outside_any_loop() -> None:
+    """Refuse to start inside a running event loop (``asyncio.run`` could not run there)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(make())
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-sync") as pool:
-        return pool.submit(lambda: asyncio.run(make())).result()
+        return
+    raise RuntimeError(
+        "AuditSync is synchronous and runs its own event loop: call it from a thread, "
+        "not inside a running event loop"
+    )
 
 
 class AuditSync:
@@ -233,22 +236,21 @@ class AuditSync:
         deadline_margin: float = 3.0,
         sleep: Sleep | None = None,
         metrics: Metrics | None = None,
+        retry: Backoff | None = None,
     ) -> None:
         self.monitoring_url = monitoring_url
         self._token = token
         self.batch_size = batch_size
-        self.max_attempts = max_attempts
-        self.base_delay = base_delay
-        self.max_delay = max_delay
+        # the retry settings (and sleep) as one value, down to the monitoring sync
+        self.retry = retry or Backoff(max_attempts, base_delay, max_delay, sleep)
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
         self._verify = verify if verify is not None else client_ssl_context()
         self.deadline_margin = deadline_margin
-        self._sleep = sleep
         self._metrics = metrics
         self._refresh_token = False
 
     def __repr__(self) -> str:
-        return f"AuditSync(batch_size={self.batch_size}, max_attempts={self.max_attempts})"
+        return f"AuditSync(batch_size={self.batch_size}, max_attempts={self.retry.max_attempts})"
 
     # -- one invocation --------------------------------------------------------------------------
 
@@ -272,6 +274,7 @@ class AuditSync:
 
     def sync(self, event: Any, context: Any = None) -> BatchOutcome:
         """Send the batch's new audit events; returns what became of each record."""
+        _outside_any_loop()
         planned = plan_batch(event)
         failures = {p.sequence_number: p.error for p in planned if p.error is not None}
         for p in planned:
@@ -286,7 +289,7 @@ class AuditSync:
         if to_send:
             budget = self._budget(context)
             token = self._read_token()
-            result = _run(lambda: self._deliver(to_send, token, budget))
+            result = asyncio.run(self._deliver(to_send, token, budget))
             requests = result.requests if result is not None else 0
             lost = undelivered(to_send, result, unknown=f"no answer within this invocation's {budget:.1f} s")
             failures.update(lost)
@@ -326,10 +329,7 @@ class AuditSync:
                     api_token=token,
                     client=http,
                     batch_size=self.batch_size,
-                    max_attempts=self.max_attempts,
-                    base_delay=self.base_delay,
-                    max_delay=self.max_delay,
-                    sleep=self._sleep,
+                    retry=self.retry,
                 )
         return None
 

@@ -19,28 +19,28 @@ Wire format (one request per batch, in order)::
 Event fields are camelCase, like the Cognigy API and our models' aliases; ``timestamp`` is ISO 8601.
 
 Delivery: 2xx is success. 408, 429, 5xx and network errors are retried (``max_attempts`` in all)
-with exponential backoff and full jitter; a ``Retry-After`` (seconds or HTTP-date) is waited out,
-unless it asks for more than ``max_delay`` seconds. Other answers are final for that batch: 401,
-403, 404, 407 and redirects (never followed) stop the sync, since every batch would meet them; any
-other 4xx (a batch the platform refuses) is kept and the next batch goes on. When retries run out
-the sync stops too. Every event not acknowledged is returned in ``SyncResult.failed`` (in order)
-for the caller to keep: nothing is dropped silently.
+with exponential backoff and full jitter (:mod:`cognigy_webhooks.backoff`; the retry settings
+travel as one :class:`~cognigy_webhooks.backoff.Backoff`, ``retry=``); a ``Retry-After`` (seconds
+or HTTP-date) is waited out, unless it asks for more than ``max_delay`` seconds. Other answers are
+final for that batch: 401, 403, 404, 407 and redirects (never followed) stop the sync, since every
+batch would meet them; any other 4xx (a batch the platform refuses) is kept and the next batch goes
+on. When retries run out the sync stops too. Every event not acknowledged is returned in
+``SyncResult.failed`` (in order) for the caller to keep: nothing is dropped silently.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import random
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
+from collections.abc import AsyncGenerator, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
 import httpx
 from pydantic import SecretStr
 
+from cognigy_webhooks.backoff import Backoff, Sleep
 from cognigy_webhooks.cognigy import parse_retry_after
 from cognigy_webhooks.models import WebhookAuditLog
 from cognigy_webhooks.observability import logger
@@ -53,8 +53,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 MAX_BATCH_SIZE = 10_000
 _STOP_STATUSES = frozenset({401, 403, 404, 407})
 _RETRY_STATUSES = frozenset({408, 429})
-
-Sleep = Callable[[float], Awaitable[Any]]
+# The sync's retry defaults (sync_to_monitoring_platform's keyword parameters).
+MONITORING_RETRY = Backoff(max_attempts=4, base_delay=0.5, max_delay=30.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,11 +141,6 @@ def _check_token(api_token: str | SecretStr | None) -> str | None:
     return raw
 
 
-def _backoff(attempt: int, base_delay: float, max_delay: float) -> float:
-    """Full jitter: uniform in [0, min(max_delay, base_delay * 2**(attempt - 1))]."""
-    return random.uniform(0.0, min(max_delay, base_delay * 2 ** (attempt - 1)))
-
-
 def _scrub(text: str, *secrets: str | None) -> str:
     for secret in secrets:
         if secret:
@@ -169,16 +164,23 @@ async def sync_to_monitoring_platform(
     base_delay: float = 0.5,
     max_delay: float = 30.0,
     sleep: Sleep | None = None,
+    retry: Backoff | None = None,
 ) -> SyncResult:
     """POST ``audit_logs`` to ``monitoring_url`` in batches of ``batch_size``, in order.
 
     ``api_token`` is the monitoring platform's own credential (``Authorization: Bearer``). ``client``
     may be any ``httpx.AsyncClient`` (even the Cognigy one): ``X-API-Key`` is stripped from every
     request, and the client's own auth is not used when ``api_token`` is given. ``sleep`` waits
-    between attempts (``anyio.sleep`` by default; tests pass a recorder). Never raises for a
-    delivery problem: unacknowledged events come back in ``SyncResult.failed``. Raises
-    ``ValueError`` for unusable arguments (never echoing the token).
+    between attempts (``anyio.sleep`` by default; tests pass a recorder). ``retry`` gives
+    ``max_attempts``, ``base_delay``, ``max_delay`` and ``sleep`` as one
+    :class:`~cognigy_webhooks.backoff.Backoff` instead (not both). Never raises for a delivery
+    problem: unacknowledged events come back in ``SyncResult.failed``. Raises ``ValueError`` for
+    unusable arguments (never echoing the token).
     """
+    given = Backoff(max_attempts, base_delay, max_delay, sleep)
+    if retry is not None and given != MONITORING_RETRY:
+        raise ValueError("give retry or max_attempts/base_delay/max_delay/sleep, not both")
+    policy = retry or given
     url = _check_url(monitoring_url)
     if (
         isinstance(batch_size, bool)
@@ -186,9 +188,10 @@ async def sync_to_monitoring_platform(
         or not 1 <= batch_size <= MAX_BATCH_SIZE
     ):
         raise ValueError(f"batch_size must be an integer from 1 to {MAX_BATCH_SIZE}")
-    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+    attempts = policy.max_attempts
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
         raise ValueError("max_attempts must be an integer of at least 1")
-    if not 0 <= base_delay <= max_delay:
+    if not 0 <= policy.base_delay <= policy.max_delay:
         raise ValueError("delays must satisfy 0 <= base_delay <= max_delay")
     token = _check_token(api_token)
     logs = list(audit_logs)
@@ -203,10 +206,8 @@ async def sync_to_monitoring_platform(
         http=http,
         url=url,
         token=token,
-        max_attempts=max_attempts,
-        base_delay=base_delay,
-        max_delay=max_delay,
-        sleep=sleep or anyio.sleep,
+        retry=policy,
+        sleep=policy.sleeper(anyio.sleep),
     )
     sent = 0
     failed: list[WebhookAuditLog] = []
@@ -239,9 +240,7 @@ class _BatchSender:
     http: httpx.AsyncClient
     url: str
     token: str | None
-    max_attempts: int
-    base_delay: float
-    max_delay: float
+    retry: Backoff
     sleep: Sleep
     requests: int = 0
 
@@ -265,7 +264,8 @@ class _BatchSender:
 
     async def send(self, batch: Sequence[WebhookAuditLog]) -> _Outcome:
         body = _body(batch)
-        for attempt in range(1, self.max_attempts + 1):
+        retry = self.retry
+        for attempt in range(1, retry.max_attempts + 1):
             retry_after: float | None = None
             self.requests += 1
             try:
@@ -284,13 +284,13 @@ class _BatchSender:
                 if status not in _RETRY_STATUSES and status < 500:
                     return _Outcome(ok=False, error=error)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if attempt == self.max_attempts:
+            if attempt == retry.max_attempts:
                 return _Outcome(ok=False, stop=True, error=f"{error} (after {attempt} attempts)")
-            if retry_after is not None and retry_after > self.max_delay:
+            if retry_after is not None and retry_after > retry.max_delay:
                 return _Outcome(
                     ok=False, stop=True, error=f"{error}; Retry-After {retry_after:g} s is too long"
                 )
-            delay = _backoff(attempt, self.base_delay, self.max_delay)
+            delay = retry.delay(attempt)
             if retry_after is not None:
                 delay = max(delay, retry_after)
             logger.warning(
@@ -298,7 +298,7 @@ class _BatchSender:
                 extra={
                     "target": _where(self.url),
                     "attempt": attempt,
-                    "max_attempts": self.max_attempts,
+                    "max_attempts": retry.max_attempts,
                     "error": error,
                     "delay_s": round(delay, 3),
                     "batch_size": len(batch),

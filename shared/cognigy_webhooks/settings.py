@@ -1,47 +1,73 @@
 """Each function's environment as a pydantic model, checked once at cold start.
 
 Logic never reads ``os.environ``: a handler builds its settings with ``XSettings.from_env()`` at import
-time and hands plain values to the library. A bad value stops the cold start with
+time and hands plain values to the library. Each field names its variable once, with settings_base's
+``Env`` (the base the receiver's pydantic-free settings share); pydantic checks the values, and a
+model's ``_problems`` the rules between fields. A bad value stops the cold start with
 :class:`InvalidSettings` naming the variable (never echoing its value). An empty variable counts as
 unset (SAM templates often pass ``""`` for an optional parameter).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cognigy_webhooks.backoff import Backoff
 from cognigy_webhooks.errors import InvalidSettings
+from cognigy_webhooks.settings_base import Env, declared, present, refuse
+
+__all__ = [
+    "AuditSyncSettings",
+    "DeployTriggerSettings",
+    "InvalidSettings",
+    "PlanSettings",
+    "ProbeSettings",
+    "RegisterSettings",
+    "StackTables",
+]
 
 
 class _EnvSettings(BaseModel):
-    """Fields are read from the environment variables named by their ``alias``."""
+    """Each field is read from the variable its ``Env`` names; only those variables are read."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True, populate_by_name=True)
-    PREFIX: ClassVar[str] = ""
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
+
+    @classmethod
+    def variables(cls) -> dict[str, Env]:
+        """Field -> the variable it is read from."""
+        return declared(cls.__name__, {name: field.metadata for name, field in cls.model_fields.items()})
+
+    @classmethod
+    def variable(cls, field: str) -> str:
+        """The environment variable a field is read from."""
+        return cls.variables()[field].name
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
-        """Build from ``environ`` (default ``os.environ``); only this model's variables are read."""
-        source = os.environ if environ is None else environ
-        names = [field.alias or name for name, field in cls.model_fields.items()]
-        values: dict[str, Any] = {name: source[name] for name in names if source.get(name, "") != ""}
+        """Build from ``environ`` (default ``os.environ``): the values, then the rules between them."""
+        variables = cls.variables()
         try:
-            return cls.model_validate(values)
+            settings = cls.model_validate(present(variables, environ))
         except ValidationError as exc:
-            raise InvalidSettings(
-                [
-                    {
-                        "variable": ".".join(str(p) for p in err.get("loc", ())) or cls.__name__,
-                        "message": str(err.get("msg", "invalid")).removeprefix("Value error, "),
-                    }
-                    for err in exc.errors(include_input=False, include_url=False)
-                ]
+            raise refuse(
+                (
+                    variables[str(loc[0])].name if (loc := err.get("loc", ())) else cls.__name__,
+                    str(err.get("msg", "invalid")).removeprefix("Value error, "),
+                )
+                for err in exc.errors(include_input=False, include_url=False)
             ) from None
+        problems = settings._problems()
+        if problems:
+            raise refuse(problems)
+        return settings
+
+    def _problems(self) -> list[tuple[str, str]]:
+        """(variable, message) for each rule between fields this model breaks: none by default."""
+        return []
 
 
 class ProbeSettings(_EnvSettings):
@@ -52,9 +78,9 @@ class ProbeSettings(_EnvSettings):
     trust instead of the public roots (the local stack points it at its own CA).
     ``PROBE_CERT_WARNING_DAYS`` (default 21): warn when a certificate expires sooner."""
 
-    allow_private_networks: Annotated[bool, Field(alias="PROBE_ALLOW_PRIVATE_NETWORKS")] = False
-    ca_bundle: Annotated[str | None, Field(alias="PROBE_CA_BUNDLE")] = None
-    cert_warning_days: Annotated[int, Field(alias="PROBE_CERT_WARNING_DAYS", ge=0, le=3650)] = 21
+    allow_private_networks: Annotated[bool, Env("PROBE_ALLOW_PRIVATE_NETWORKS")] = False
+    ca_bundle: Annotated[str | None, Env("PROBE_CA_BUNDLE")] = None
+    cert_warning_days: Annotated[int, Env("PROBE_CERT_WARNING_DAYS"), Field(ge=0, le=3650)] = 21
 
     @field_validator("ca_bundle")
     @classmethod
@@ -65,28 +91,28 @@ class ProbeSettings(_EnvSettings):
 
 
 class StackTables(_EnvSettings):
-    endpoints_table: Annotated[str, Field(alias="ENDPOINTS_TABLE", min_length=3)]
-    audit_table: Annotated[str, Field(alias="AUDIT_TABLE", min_length=3)]
+    endpoints_table: Annotated[str, Env("ENDPOINTS_TABLE"), Field(min_length=3)]
+    audit_table: Annotated[str, Env("AUDIT_TABLE"), Field(min_length=3)]
 
 
 class PlanSettings(StackTables):
-    config_bucket: Annotated[str, Field(alias="CONFIG_BUCKET", min_length=3)]
+    config_bucket: Annotated[str, Env("CONFIG_BUCKET"), Field(min_length=3)]
 
 
 class RegisterSettings(StackTables):
-    rate_limit_table: Annotated[str, Field(alias="RATE_LIMIT_TABLE", min_length=3)]
-    cognigy_base_url: Annotated[str, Field(alias="COGNIGY_BASE_URL", pattern=r"^https?://")]
-    cognigy_api_key_secret: Annotated[str, Field(alias="COGNIGY_API_KEY_SECRET", min_length=1)]
-    cognigy_ca_bundle: Annotated[str, Field(alias="COGNIGY_CA_BUNDLE")] = ""
-    requests_per_minute: Annotated[float, Field(alias="COGNIGY_REQUESTS_PER_MINUTE", gt=0)] = 60
-    burst: Annotated[int, Field(alias="COGNIGY_BURST", ge=1)] = 10
-    audit_retention_days: Annotated[int, Field(alias="AUDIT_RETENTION_DAYS", ge=1)] = 400
-    secret_max_age: Annotated[int, Field(alias="SECRET_MAX_AGE_SECONDS", ge=0)] = 300
+    rate_limit_table: Annotated[str, Env("RATE_LIMIT_TABLE"), Field(min_length=3)]
+    cognigy_base_url: Annotated[str, Env("COGNIGY_BASE_URL"), Field(pattern=r"^https?://")]
+    cognigy_api_key_secret: Annotated[str, Env("COGNIGY_API_KEY_SECRET"), Field(min_length=1)]
+    cognigy_ca_bundle: Annotated[str, Env("COGNIGY_CA_BUNDLE")] = ""
+    requests_per_minute: Annotated[float, Env("COGNIGY_REQUESTS_PER_MINUTE"), Field(gt=0)] = 60
+    burst: Annotated[int, Env("COGNIGY_BURST"), Field(ge=1)] = 10
+    audit_retention_days: Annotated[int, Env("AUDIT_RETENTION_DAYS"), Field(ge=1)] = 400
+    secret_max_age: Annotated[int, Env("SECRET_MAX_AGE_SECONDS"), Field(ge=0)] = 300
 
 
 class DeployTriggerSettings(_EnvSettings):
-    config_bucket: Annotated[str, Field(alias="CONFIG_BUCKET", min_length=3)]
-    state_machine_arn: Annotated[str, Field(alias="RECONCILE_STATE_MACHINE_ARN", min_length=3)]
+    config_bucket: Annotated[str, Env("CONFIG_BUCKET"), Field(min_length=3)]
+    state_machine_arn: Annotated[str, Env("RECONCILE_STATE_MACHINE_ARN"), Field(min_length=3)]
 
 
 class AuditSyncSettings(_EnvSettings):
@@ -99,47 +125,44 @@ class AuditSyncSettings(_EnvSettings):
     bisection and OnFailure queue do the rest, so a few attempts with short waits are enough here.
     """
 
-    monitoring_url: Annotated[str, Field(alias="MONITORING_URL", pattern=r"^https?://\S+$", max_length=2048)]
-    monitoring_token_secret: Annotated[str, Field(alias="MONITORING_TOKEN_SECRET", max_length=2048)] = ""
-    monitoring_ca_bundle: Annotated[str, Field(alias="MONITORING_CA_BUNDLE")] = ""
-    batch_size: Annotated[int, Field(alias="MONITORING_BATCH_SIZE", ge=1, le=10_000)] = 100
-    max_attempts: Annotated[int, Field(alias="MONITORING_MAX_ATTEMPTS", ge=1, le=10)] = 3
-    base_delay: Annotated[float, Field(alias="MONITORING_BASE_DELAY_SECONDS", ge=0, le=30)] = 0.5
-    max_delay: Annotated[float, Field(alias="MONITORING_MAX_DELAY_SECONDS", ge=0, le=60)] = 10.0
-    timeout: Annotated[float, Field(alias="MONITORING_TIMEOUT_SECONDS", gt=0, le=120)] = 10.0
-    secret_max_age: Annotated[int, Field(alias="SECRET_MAX_AGE_SECONDS", ge=0)] = 300
+    monitoring_url: Annotated[str, Env("MONITORING_URL"), Field(pattern=r"^https?://\S+$", max_length=2048)]
+    monitoring_token_secret: Annotated[str, Env("MONITORING_TOKEN_SECRET"), Field(max_length=2048)] = ""
+    monitoring_ca_bundle: Annotated[str, Env("MONITORING_CA_BUNDLE")] = ""
+    batch_size: Annotated[int, Env("MONITORING_BATCH_SIZE"), Field(ge=1, le=10_000)] = 100
+    max_attempts: Annotated[int, Env("MONITORING_MAX_ATTEMPTS"), Field(ge=1, le=10)] = 3
+    base_delay: Annotated[float, Env("MONITORING_BASE_DELAY_SECONDS"), Field(ge=0, le=30)] = 0.5
+    max_delay: Annotated[float, Env("MONITORING_MAX_DELAY_SECONDS"), Field(ge=0, le=60)] = 10.0
+    timeout: Annotated[float, Env("MONITORING_TIMEOUT_SECONDS"), Field(gt=0, le=120)] = 10.0
+    secret_max_age: Annotated[int, Env("SECRET_MAX_AGE_SECONDS"), Field(ge=0)] = 300
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
-        settings = super().from_env(environ)
-        problems = settings._problems()
-        if problems:
-            raise InvalidSettings([{"variable": field, "message": message} for field, message in problems])
-        return settings
+    @property
+    def retry(self) -> Backoff:
+        """The sync's retry settings as the one policy object the monitoring sync takes."""
+        return Backoff(max_attempts=self.max_attempts, base_delay=self.base_delay, max_delay=self.max_delay)
 
     def _problems(self) -> list[tuple[str, str]]:
         import ipaddress
         from urllib.parse import urlsplit
 
+        url, token = self.variable("monitoring_url"), self.variable("monitoring_token_secret")
         try:
             parts = urlsplit(self.monitoring_url)
             _ = parts.port
         except ValueError:
-            return [("MONITORING_URL", "is not a valid URL")]
+            return [(url, "is not a valid URL")]
         host = parts.hostname or ""
         problems: list[tuple[str, str]] = []
         if not host:
-            problems.append(("MONITORING_URL", "needs a host"))
+            problems.append((url, "needs a host"))
         if parts.username is not None or parts.password is not None:
-            problems.append(
-                ("MONITORING_URL", "must not carry credentials: put the token in MONITORING_TOKEN_SECRET")
-            )
+            problems.append((url, f"must not carry credentials: put the token in {token}"))
         try:
             loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
         except ValueError:
             loopback = False
         if self.monitoring_token_secret and parts.scheme == "http" and not loopback:
-            problems.append(("MONITORING_URL", "must be https when MONITORING_TOKEN_SECRET is set"))
+            problems.append((url, f"must be https when {token} is set"))
         if self.base_delay > self.max_delay:
-            problems.append(("MONITORING_BASE_DELAY_SECONDS", "must not exceed MONITORING_MAX_DELAY_SECONDS"))
+            base, most = self.variable("base_delay"), self.variable("max_delay")
+            problems.append((base, f"must not exceed {most}"))
         return problems

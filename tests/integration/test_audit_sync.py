@@ -3,9 +3,9 @@ AuditSyncFunction, the stream event source mapping and the dead-letter queue), t
 machine writing audit events, the audit table's stream delivering them to the handler, and a real
 monitoring platform over HTTPS (a LocalCA certificate) on 127.0.0.1.
 
-The local stack delivers one stream record per call and never retries (LOCAL-STACK.md), so batches of
-several records - the partial failures - are handed to the same handler through ``stack.invoke``, built
-from the items the audit table really holds.
+The local stack delivers one stream record per call, after the write (``stack.drain_streams()`` waits
+for it), and never retries (LOCAL-STACK.md), so batches of several records - the partial failures - are
+handed to the same handler through ``stack.invoke``, built from the items the audit table really holds.
 """
 
 from __future__ import annotations
@@ -170,8 +170,9 @@ def wire(event: AuditEvent) -> dict[str, Any]:
     return event.to_webhook_audit_log().model_dump(mode="json", by_alias=True)
 
 
-def put_audit(store: Store, name: str, n: int) -> list[AuditEvent]:
-    """n audit events for ``name``, each written alone (a PutItem: one stream delivery each)."""
+def put_audit(stack: LocalStack, store: Store, name: str, n: int) -> list[AuditEvent]:
+    """n audit events for ``name``, each written alone (a PutItem: one stream delivery each), their
+    stream deliveries done when this returns."""
     events = [
         AuditEvent(
             name=name, action="probe", outcome="failed", reason=f"r{i}", webhook_id=f"wh-{i}"
@@ -180,6 +181,7 @@ def put_audit(store: Store, name: str, n: int) -> list[AuditEvent]:
     ]
     for event in events:
         store.commit(name=name, record=None, audit=event, expected_version=None)
+    stack.drain_streams()
     return events
 
 
@@ -259,6 +261,7 @@ def test_audit_writes_reach_the_platform_and_no_secret_does(
 
     # When it runs through the real state machine
     run = ops.apply(stack, {"endpoints": [signed, down]}, wait=stack.wait_execution)
+    stack.drain_streams()
 
     # Then every audit event it wrote reached the platform, over HTTPS, with the platform's own token
     assert run.status == "SUCCEEDED", (run.error, run.cause)
@@ -304,13 +307,14 @@ def test_removals_through_the_stream_are_not_sent(
     stack: LocalStack, platform: MonitoringPlatform, store: Store, captured: _Capture
 ) -> None:
     # Given one audit event written (and sent)
-    [event] = put_audit(store, "audit-removed", 1)
+    [event] = put_audit(stack, store, "audit-removed", 1)
     assert platform.wait_for_events(1) == [wire(event)]
 
     # When its item goes (TTL never fires in moto: a delete makes the same REMOVE record)
     stack.client("dynamodb").delete_item(
         TableName=stack.outputs["AuditTableName"], Key={"name": {"S": event.name}, "sk": {"S": event.sk}}
     )
+    stack.drain_streams()
 
     # Then the handler saw the REMOVE and sent nothing for it
     assert captured.summaries()[-1] == {"records": 1, "sent": 0, "skipped": 1, "failed": 0}
@@ -320,7 +324,7 @@ def test_removals_through_the_stream_are_not_sent(
 def test_ttl_expiry_in_a_batch_is_skipped_and_succeeds(
     stack: LocalStack, platform: MonitoringPlatform, store: Store
 ) -> None:
-    put_audit(store, "audit-expiring", 2)
+    put_audit(stack, store, "audit-expiring", 2)
     items = audit_items(stack, "audit-expiring")
     platform.reset()
 
@@ -339,7 +343,7 @@ def test_a_failing_platform_gets_exactly_its_records_reported_and_the_retry_deli
     # Given a batch of five stored audit events and a TTL removal; the platform takes events in
     # requests of two: it accepts the first request, refuses the second (422: that batch alone),
     # and accepts the third
-    written = put_audit(store, "audit-partial", 5)
+    written = put_audit(stack, store, "audit-partial", 5)
     items = audit_items(stack, "audit-partial")
     event = stream_event(stack, items, ttl_removals=1)
     sequence = [r["dynamodb"]["SequenceNumber"] for r in event["Records"]]
@@ -372,7 +376,7 @@ def test_when_nothing_arrives_the_invocation_fails_for_lambda_to_retry(
     stack: LocalStack, platform: MonitoringPlatform, store: Store, captured: _Capture
 ) -> None:
     # Given every attempt refused (503 twice: the function's two attempts for the one request)
-    put_audit(store, "audit-outage", 2)
+    put_audit(stack, store, "audit-outage", 2)
     items = audit_items(stack, "audit-outage")
     platform.reset(503, 503)
 
@@ -392,7 +396,7 @@ def test_a_live_delivery_the_platform_refuses_is_reported_by_its_sequence_number
     # Through the real stream: the handler fails the record (the local stack, unlike Lambda, does
     # not retry it - see the module docstring); its warning names the record for the operator
     platform.reset(503, 503)
-    put_audit(store, "audit-live-outage", 1)
+    put_audit(stack, store, "audit-live-outage", 1)
 
     warnings = [
         r for r in captured.records if r.getMessage() == "audit events not delivered: reported for retry"

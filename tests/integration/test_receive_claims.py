@@ -14,16 +14,11 @@ from typing import Any
 
 import pytest
 
-from cognigy_webhooks.delivery_store import (
-    STATE_CLAIMED,
-    STATE_LOOPED,
-    STATE_PUBLISHED,
-    AuditLog,
-    DeliveryBus,
-    DeliveryLedger,
-    DeliveryStoreError,
-    LazyClients,
-)
+from cognigy_webhooks.dal.audit import AuditLog
+from cognigy_webhooks.dal.bus import DeliveryBus
+from cognigy_webhooks.dal.clients import LazyClients
+from cognigy_webhooks.dal.deliveries import STATE_CLAIMED, STATE_LOOPED, STATE_PUBLISHED, DeliveryLedger
+from cognigy_webhooks.errors import DeliveryStoreError
 from cognigy_webhooks.receiving import Receiver
 from tests.support.receiver import ReceiverWorld, json_body, receiver_stack
 

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from cognigy_webhooks.delivery_store import DeliveryBus, delivery_id_for
+from cognigy_webhooks.dal.bus import DeliveryBus
+from cognigy_webhooks.dal.deliveries import delivery_id_for
 from cognigy_webhooks.receiving import MAX_JSON_DEPTH, Reply
 from tests.support.receiver import ReceiverWorld, Registered, receiver_stack
 

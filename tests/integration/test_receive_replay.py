@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from cognigy_webhooks.delivery_store import delivery_id_for
+from cognigy_webhooks.dal.deliveries import delivery_id_for
 from cognigy_webhooks.signing import sign_standard_webhook
 from tests.support.receiver import SIGNATURE_HEADER, ReceiverWorld, Registered, json_body, receiver_stack
 

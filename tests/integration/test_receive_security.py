@@ -15,17 +15,12 @@ from typing import Any
 
 import pytest
 
-from cognigy_webhooks.delivery_store import (
-    STATE_CLAIMED,
-    STATE_PUBLISHED,
-    DeliveryBus,
-    DeliveryLedger,
-    DeliveryStoreError,
-    EndpointDirectory,
-    LazyClients,
-    SecretUnavailable,
-    SecretVersions,
-)
+from cognigy_webhooks.dal.bus import DeliveryBus
+from cognigy_webhooks.dal.clients import LazyClients
+from cognigy_webhooks.dal.deliveries import STATE_CLAIMED, STATE_PUBLISHED, DeliveryLedger
+from cognigy_webhooks.dal.endpoints import EndpointDirectory
+from cognigy_webhooks.dal.secretsmanager import SecretVersions
+from cognigy_webhooks.errors import DeliveryStoreError, SecretUnavailable
 from cognigy_webhooks.receiving import Receiver, RejectionReporter
 from tests.support.receiver import (
     LOOP_MAX_PER_WINDOW,

@@ -28,7 +28,7 @@ from cognigy_webhooks import (
     register_webhook_with_retry,
 )
 from cognigy_webhooks.ratelimit import RateLimiter, TokenBucket
-from cognigy_webhooks.registration import RegistrationResult
+from cognigy_webhooks.tutorial import RegistrationResult
 from cogwh.simulator import WEBHOOKS_PATH
 from tests.support.simulator import (  # noqa: F401
     READ_ONLY_KEY,

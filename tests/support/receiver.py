@@ -22,10 +22,11 @@ from typing import Any
 
 import pytest
 
+from cognigy_webhooks.dal.schema import from_item, to_item
+from cognigy_webhooks.dal.secretsmanager import put_secret
 from cognigy_webhooks.models import WebhookEndpoint
 from cognigy_webhooks.models.records import AuditEvent, EndpointRecord
 from cognigy_webhooks.signing import sign_standard_webhook, sign_webhook_payload
-from cognigy_webhooks.store import from_item, put_secret, to_item
 from cogwh.localstack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
@@ -351,13 +352,28 @@ def test_running_out_of_time_counts_every_unanswered_event_as_not_delivered(
 async def test_it_runs_inside_a_caller_s_event_loop(
     platform: MonitoringPlatform, url: str, local_ca: LocalCA
 ) -> None:
-    # The local stack delivers stream records inside the writer's own call, and writers may be async.
+    # An async caller hands the synchronous handler to a thread (as the local stack's stream workers
+    # call it: outside any loop, since they deliver after the write, not inside the writer's call).
     sync = make_sync(url, local_ca)
 
-    response = sync.handle(sample(), Context())
+    response = await anyio.to_thread.run_sync(sync.handle, sample(), Context())
 
     assert response == {"batchItemFailures": []}
     assert len(platform.accepted) == 2
+
+
+@pytest.mark.anyio
+async def test_called_inside_a_running_loop_it_refuses_before_sending_anything(
+    platform: MonitoringPlatform, url: str, local_ca: LocalCA
+) -> None:
+    tokens = Tokens()
+    sync = make_sync(url, local_ca, tokens)
+
+    with pytest.raises(RuntimeError, match="call it from a thread"):
+        sync.handle(sample(), Context())
+
+    assert platform.received == []
+    assert tokens.forced == []  # not even the token was read
 
 
 def test_without_a_token_no_authorization_is_sent(

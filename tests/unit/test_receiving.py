@@ -277,12 +277,12 @@ def test_settings_defaults_are_the_issues() -> None:
 
 
 def test_bad_settings_name_every_variable_and_never_echo_values() -> None:
-    env = {**ENV, "RECEIVE_MAX_BODY_BYTES": "lots-of-bytes", "RECEIVE_LOOP_MAX_HOPS": "0"}
+    env = {**ENV, "MAX_BODY_BYTES": "lots-of-bytes", "LOOP_MAX_HOPS": "0"}
     del env["DELIVERY_BUS_NAME"]
     with pytest.raises(InvalidSpec) as info:
         ReceiveSettings.from_env(env)
     fields = {e["field"] for e in info.value.errors}
-    assert fields == {"RECEIVE_MAX_BODY_BYTES", "RECEIVE_LOOP_MAX_HOPS", "DELIVERY_BUS_NAME"}
+    assert fields == {"MAX_BODY_BYTES", "LOOP_MAX_HOPS", "DELIVERY_BUS_NAME"}
     assert "lots-of-bytes" not in str(info.value)
 
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cognigy_webhooks.delivery_store import DeliveryBus, LazyClients
+from cognigy_webhooks.dal.bus import DeliveryBus
+from cognigy_webhooks.dal.clients import LazyClients
 from cognigy_webhooks.receiving import (
     MAX_JSON_DEPTH,
     PayloadRefused,

@@ -14,7 +14,7 @@ from cognigy_webhooks.cognigy import CognigyWebhook
 from cognigy_webhooks.errors import CognigyUnavailable
 from cognigy_webhooks.loopguard import loop_id_for
 from cognigy_webhooks.reconcile import plan
-from cognigy_webhooks.webhook_names import cognigy_inventory, describe_left, sort_out
+from cognigy_webhooks.reconcile.names import cognigy_inventory, describe_left, sort_out
 
 
 def hook(webhook_id: str, name: str = "orders-hook", *, ours: bool = True) -> CognigyWebhook:

@@ -7,7 +7,8 @@ name, they do not reveal; sensitive header values are redacted).
 without its answer ever arriving (a timeout, a reset, a 5xx): Cognigy may hold a live webhook this
 record does not name yet. The next apply looks the name up and adopts it (never a blind second
 create); the write that records the webhook id clears the flag. The create claim's own attributes
-(see :mod:`cognigy_webhooks.store`) live on the same DynamoDB item but are not part of the record.
+(see :mod:`cognigy_webhooks.dal.records`) live on the same DynamoDB item but are not part of the record;
+the attribute names are :mod:`cognigy_webhooks.dal.schema`'s.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ Steps, each only when the earlier ones passed:
    loop -> 508, given back -> this one claims and hands it on, still in flight -> 503 ``in_flight``
    (Cognigy retries; a claim whose invocation died is taken over after its lease). A duplicate is
    never acknowledged for a delivery that may not be handed on. The replay key never depends on the
-   secret that verified it (see :mod:`cognigy_webhooks.delivery_store`)
+   secret that verified it (see :mod:`cognigy_webhooks.dal.deliveries`)
 9. the conversation's sliding-window count above its bound ................................ 508
 10. hand-off: publish to the EventBridge bus, mark the delivery published ................. 202
 
@@ -58,21 +58,20 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cognigy_webhooks.delivery_store import (
+from cognigy_webhooks.dal.audit import AuditLog
+from cognigy_webhooks.dal.bus import DeliveryBus
+from cognigy_webhooks.dal.clients import LazyClients
+from cognigy_webhooks.dal.deliveries import (
     STATE_CLAIMED,
     STATE_LOOPED,
     STATE_PUBLISHED,
-    AuditLog,
-    DeliveryBus,
     DeliveryLedger,
-    DeliveryStoreError,
-    EndpointAuth,
-    EndpointDirectory,
-    LazyClients,
-    SecretVersions,
     delivery_id_for,
-    iso_time,
 )
+from cognigy_webhooks.dal.endpoints import EndpointAuth, EndpointDirectory
+from cognigy_webhooks.dal.schema import iso_time
+from cognigy_webhooks.dal.secretsmanager import SecretVersions
+from cognigy_webhooks.errors import DeliveryStoreError
 from cognigy_webhooks.loopguard import LOOP_HOP_HEADER, LOOP_ID_HEADER, LOOP_ORIGIN_HEADER, read_loop_headers
 from cognigy_webhooks.receiving.auth import Authenticator
 from cognigy_webhooks.receiving.http import UNAVAILABLE, Reply, bad_request, parse_api_event, unauthorized
@@ -172,7 +171,10 @@ class Receiver:
             settings,
             directory=EndpointDirectory(clients, settings.endpoints_table, ttl=settings.record_cache_seconds),
             secrets=SecretVersions(
-                clients, max_age=settings.secret_max_age, refresh_seconds=settings.secret_refresh_seconds
+                clients,
+                max_age=settings.secret_max_age,
+                refresh_seconds=settings.secret_refresh_seconds,
+                log=log,
             ),
             ledger=DeliveryLedger(clients, settings.deliveries_table),
             bus=DeliveryBus(clients, settings.bus_name, source=settings.event_source),

@@ -3,31 +3,23 @@ leaves the process as it found it (environment, moto, the one-stack-at-a-time sl
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from cogwh.localstack import LocalStack, LocalStackError
-from tests.integration.localstack.helpers import FIXTURES, HANDLER, make_project, unique
-
-FUNCTION = """
-  {name}:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: functions/{code}/
-      Handler: app.lambda_handler
-      Runtime: python3.13
-      Environment:
-        Variables:
-          {variables}
-"""
-
-
-def function(name: str, code: str, **variables: str) -> str:
-    lines = "\n          ".join(f"{k}: {v}" for k, v in variables.items())
-    return FUNCTION.format(name=name, code=code, variables=lines)
+from tests.integration.localstack.helpers import (
+    FIXTURES,
+    HANDLER,
+    isolation_project,
+    make_project,
+    module_of,
+    unique,
+)
 
 
 def state_machine_project(tmp_path: Path, definition: str, substitutions: str = "{}") -> Path:
@@ -58,31 +50,6 @@ def assert_left_clean(variables: tuple[str, ...] = ()) -> None:
     assert not [m for m in sys.modules if m.startswith("cogwh_fn_")]
     with LocalStack(FIXTURES, stack_name="after-refusal") as stack:  # the slot is free again
         assert stack.physical_id("ItemsTable") == "after-refusal-ItemsTable"
-
-
-def test_two_functions_giving_one_variable_different_values_are_refused(tmp_path: Path) -> None:
-    template = (
-        "Transform: AWS::Serverless-2016-10-31\nResources:"
-        + function("ProbeFunction", "a", SHARED_SETTING="s3cr3t-value-a", ONLY_A="x")
-        + function("RegisterFunction", "b", SHARED_SETTING="s3cr3t-value-b", SAME="1")
-        + function("ApiFunction", "c", SHARED_SETTING="s3cr3t-value-a", SAME="1")
-    )
-    root = make_project(
-        tmp_path,
-        template,
-        {"functions/a/app.py": HANDLER, "functions/b/app.py": HANDLER, "functions/c/app.py": HANDLER},
-    )
-
-    with pytest.raises(LocalStackError) as refused:
-        LocalStack(root, stack_name="conflict").start()
-
-    message = str(refused.value)
-    assert "SHARED_SETTING" in message
-    assert "ProbeFunction" in message
-    assert "RegisterFunction" in message
-    assert "SAME" not in message  # equal values are fine
-    assert "s3cr3t" not in message  # values never appear in a message
-    assert_left_clean(("SHARED_SETTING", "ONLY_A", "SAME"))
 
 
 def test_a_placeholder_left_after_substitution_is_refused(tmp_path: Path) -> None:
@@ -262,7 +229,8 @@ def test_closing_restores_moto_the_environment_and_the_modules(monkeypatch: pyte
     monkeypatch.delenv("WORK_MODE", raising=False)
 
     with LocalStack(FIXTURES, stack_name="restore") as stack:
-        assert os.environ["STAGE"] == "local"
+        with stack.as_function("WorkFunction"):
+            assert os.environ["STAGE"] == "local"
         assert "AWS_PROFILE" not in os.environ
         assert "cogwh_fn_WorkFunction" in sys.modules
         assert stack.invoke("WorkFunction", {"key": "k"})["stage"] == "local"
@@ -326,3 +294,44 @@ def test_the_embedded_stack_has_no_endpoint_url() -> None:
         pytest.raises(LocalStackError, match="server mode"),
     ):
         _ = stack.endpoint_url
+
+
+class _OpenOnDrop(logging.Handler):
+    """Opens the consumer's gate once the closing stack has dropped what was queued."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__()
+        self.gate = gate
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "dropped" in record.getMessage():
+            self.gate.set()
+
+
+def test_closing_finishes_the_batch_in_hand_drops_the_queued_and_restores_os_environ(tmp_path: Path) -> None:
+    real_environ, real_start = os.environ, threading.Thread.start
+    stack = LocalStack(isolation_project(tmp_path), stack_name="lsisoclose").start()
+    local_log = logging.getLogger("cogwh.localstack")
+    opener = _OpenOnDrop(module_of(stack, "Consumer").GATE)
+    level = local_log.level
+    try:
+        assert os.environ is not real_environ
+        module = module_of(stack, "Consumer")
+        module.GATE.clear()
+        items = stack.physical_id("Items")
+        dynamodb = stack.client("dynamodb")
+        dynamodb.put_item(TableName=items, Item={"pk": {"S": "in-hand"}})
+        assert module.ARRIVED.wait(timeout=30)  # the consumer holds it at its gate
+        dynamodb.put_item(TableName=items, Item={"pk": {"S": "queued"}})
+        local_log.addHandler(opener)
+        local_log.setLevel(logging.INFO)
+    finally:
+        stack.close()
+        local_log.removeHandler(opener)
+        local_log.setLevel(level)
+
+    assert [s["pk"] for s in module.SEEN] == ["in-hand"]  # finished; the queued one dropped
+    assert os.environ is real_environ
+    assert threading.Thread.start is real_start
+    for name in ("SETTING", "ONLY_FIRST", "EVERYONE"):
+        assert name not in os.environ

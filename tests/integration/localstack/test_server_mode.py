@@ -66,5 +66,6 @@ def test_a_client_in_another_process_drives_the_stack_over_http() -> None:
         )
         assert "Item" in got
         # and the stream consumer saw the subprocess's write too
+        stack.drain_streams()
         scanned = stack.client("dynamodb").scan(TableName=stack.physical_id("StreamLogTable"))["Items"]
         assert [r["eventName"]["S"] for r in scanned if r["pk"]["S"] == key] == ["INSERT"]

@@ -22,8 +22,8 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from cognigy_webhooks.dal.records import Store
 from cognigy_webhooks.models.records import AuditEvent, EndpointRecord
-from cognigy_webhooks.store import Store
 from cogwh import ops
 from cogwh.demo import LocalWorld
 from cogwh.localstack import LocalStack

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from cognigy_webhooks.errors import EndpointClaimed
+from cognigy_webhooks.dal.records import Store
+from cognigy_webhooks.errors import EndpointClaimed, RecordConflict
 from cognigy_webhooks.models.records import AuditEvent, EndpointRecord
-from cognigy_webhooks.store import RecordConflict, Store
 from tests.integration.reconcile.harness import Harness
 
 

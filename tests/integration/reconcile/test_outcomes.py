@@ -10,7 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from cognigy_webhooks.store import DesiredSetStore, Executions
+from cognigy_webhooks.dal.desired_sets import DesiredSetStore
+from cognigy_webhooks.dal.executions import Executions
 from tests.integration.reconcile.harness import Harness
 
 WEBHOOKS = "/api/v2/webhooks"

@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from cognigy_webhooks.errors import CognigyThrottled
-from cognigy_webhooks.store import DynamoRateLimiter
+from cognigy_webhooks.ratelimit import DynamoRateLimiter
 
 
 class Clock:

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cognigy_webhooks.dal.desired_sets import DesiredSetStore
 from cognigy_webhooks.reconcile import RegisterResult
-from cognigy_webhooks.store import DesiredSetStore
 from tests.integration.reconcile.harness import Harness
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -1,0 +1,76 @@
+"""EventBridge, its only caller: accepted deliveries handed on to the delivery bus.
+
+One event per accepted delivery (detail-type ``Cognigy Delivery``); what its ``Detail`` holds is
+rendered before the delivery is claimed (:meth:`DeliveryBus.render`, no I/O), and exactly that text is
+put later (:meth:`DeliveryBus.publish_rendered`). boto3 and the standard library only (the receiver's
+cold start). A put that failed (the call, or the entry) is a
+:class:`~cognigy_webhooks.errors.DeliveryStoreError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cognigy_webhooks.dal.clients import LazyClients
+from cognigy_webhooks.errors import DeliveryStoreError
+
+__all__ = ["DeliveryBus"]
+
+
+class DeliveryBus:
+    """Publishes accepted deliveries to the EventBridge bus (detail-type ``Cognigy Delivery``)."""
+
+    DETAIL_TYPE = "Cognigy Delivery"
+
+    def __init__(self, clients: LazyClients, bus_name: str, *, source: str) -> None:
+        self._clients = clients
+        self.bus_name = bus_name
+        self.source = source
+
+    #: EventBridge takes at most 256 KB per entry; a detail bigger than this goes without its
+    #: ``payload`` (``payloadOmitted``: the consumer reads the body from the deliveries table).
+    DETAIL_LIMIT = 240 * 1024
+
+    def render(self, detail: Mapping[str, Any]) -> str:
+        """The exact ``Detail`` text :meth:`publish` sends for ``detail``: compact JSON, encodable as
+        UTF-8, and without its ``payload`` when too big for EventBridge. No I/O, so the receiver renders
+        before it claims a delivery and hands on exactly what it checked.
+
+        Raises ``ValueError`` (``UnicodeEncodeError`` for a lone surrogate, a non-finite number),
+        ``TypeError`` or ``RecursionError`` when ``detail`` cannot be JSON: a problem with the content,
+        never a transient one."""
+        text = json.dumps(detail, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        size = len(text.encode("utf-8"))
+        if size > self.DETAIL_LIMIT and "payload" in detail:
+            slim = {k: v for k, v in detail.items() if k != "payload"}
+            slim.update(payloadOmitted=True, payloadDetailBytes=size)
+            text = json.dumps(slim, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return text
+
+    def publish(self, detail: Mapping[str, Any]) -> str:
+        """Render and put one event; returns its EventBridge id. Raises what :meth:`render` raises,
+        and DeliveryStoreError when the event was not put."""
+        return self.publish_rendered(self.render(detail))
+
+    def publish_rendered(self, text: str) -> str:
+        """Put one event whose ``Detail`` is ``text`` (from :meth:`render`); returns its EventBridge id.
+        Raises DeliveryStoreError when it was not put."""
+        entry = {
+            "Source": self.source,
+            "DetailType": self.DETAIL_TYPE,
+            "Detail": text,
+            "EventBusName": self.bus_name,
+        }
+        try:
+            resp = self._clients.get("events").put_events(Entries=[entry])
+        except (ClientError, BotoCoreError) as exc:
+            raise DeliveryStoreError.from_aws("publishing the delivery", exc) from None
+        entries = resp.get("Entries") or [{}]
+        if resp.get("FailedEntryCount") or not entries[0].get("EventId"):
+            code = str(entries[0].get("ErrorCode") or "unknown")
+            raise DeliveryStoreError(f"publishing the delivery failed: {code}", code=code)
+        return str(entries[0]["EventId"])

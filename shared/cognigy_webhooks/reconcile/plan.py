@@ -1,0 +1,165 @@
+"""The plan step: validate a desired set, list Cognigy once, list deletions.
+
+:func:`plan` validates each desired endpoint on its own (one bad spec never stops the others: it
+lands in ``invalid`` with the reason ``invalid_spec``), refuses secrets in clear (they are moved to
+Secrets Manager before an execution starts: execution state carries ARNs only, see
+:func:`spec_to_state`) and, with ``prune``, plans the deletion of every recorded name the set no
+longer declares.
+
+When something of the plan is recorded it lists Cognigy ONCE for the whole execution (all pages,
+through the shared rate limiter, :func:`~cognigy_webhooks.reconcile.names.cognigy_inventory`): each
+item carries the webhook ids its name holds there (:class:`CognigyHeld`), so the register task looks
+a name up only when it holds duplicates or lacks the recorded id. A failed listing never stops the
+plan: the items go without (``listed`` False) and ``Plan.listing`` says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from pydantic import Field
+
+from cognigy_webhooks.errors import CognigyWebhooksError, InvalidSpec
+from cognigy_webhooks.models import WebhookEndpoint, _Model, parse_endpoint
+from cognigy_webhooks.observability import logger
+from cognigy_webhooks.secrets import plain_secret_fields
+
+__all__ = ["CognigyHeld", "Inventory", "Plan", "PlanItem", "plan", "spec_to_state"]
+
+
+class CognigyHeld(_Model):
+    """What the plan's one listing of Cognigy saw under an item's name. ``listed`` False: there was
+    no listing (nothing of the plan was recorded yet, or the listing failed): register then acts on
+    its record alone, as before."""
+
+    listed: bool = False
+    ids: list[str] = Field(default_factory=list)
+
+
+class PlanItem(_Model):
+    action: Literal["apply", "delete"]
+    endpoint: dict[str, Any]
+    cognigy: CognigyHeld = Field(default_factory=CognigyHeld)
+
+
+class Plan(_Model):
+    items: list[PlanItem] = Field(default_factory=list)
+    invalid: list[dict[str, Any]] = Field(default_factory=list)
+    execution_id: str | None = None
+    source: str = "cli"
+    prune: bool = False
+    listing: str = "not needed"  # the one Cognigy listing: "complete", "not needed" or why it failed
+
+
+Inventory = Callable[[list[str]], Mapping[str, list[str]]]
+
+
+def plan(
+    execution_input: dict[str, Any],
+    *,
+    recorded_names: Callable[[], list[str]],
+    load_desired: Callable[[dict[str, Any]], dict[str, Any]],
+    execution_id: str | None = None,
+    inventory: Inventory | None = None,
+) -> Plan:
+    """Validate each desired endpoint on its own (one bad spec never stops the others), refuse plain
+    secrets (they must be stored in Secrets Manager before an execution starts), list deletions.
+
+    ``inventory(names)`` lists Cognigy once (all pages) and gives the webhook ids each name holds;
+    it is called only when some name of the plan is recorded (a first apply needs no listing: every
+    create looks its name up under the name's claim anyway). Each item then carries what Cognigy
+    holds under its name (:class:`CognigyHeld`), so register looks a name up only when it holds
+    duplicates or lacks the recorded id. A failed listing never stops the plan: the items go
+    without (``listed`` False) and ``listing`` says why."""
+    if not isinstance(execution_input, dict):
+        raise InvalidSpec([{"field": "input", "message": "must be an object"}])
+    source = str(execution_input.get("source") or "cli")
+    prune = execution_input.get("prune", False)
+    if not isinstance(prune, bool):
+        raise InvalidSpec([{"field": "prune", "message": "must be true or false"}])
+    raw_endpoints = _desired_endpoints(execution_input, load_desired)
+
+    result = Plan(execution_id=execution_id, source=source, prune=prune)
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_endpoints):
+        label = raw.get("name") if isinstance(raw, dict) and isinstance(raw.get("name"), str) else f"#{index}"
+        try:
+            if isinstance(raw, dict) and (plain := _plain_secret_field(raw)):
+                raise InvalidSpec(
+                    [{"field": plain, "message": "store secrets in Secrets Manager and pass their ARN"}]
+                )
+            spec = parse_endpoint(raw)
+        except InvalidSpec as exc:
+            result.invalid.append(
+                {"name": label, "outcome": "failed", "reason": "invalid_spec", "detail": str(exc)[:500]}
+            )
+            continue
+        if spec.name in seen:
+            result.invalid.append(
+                {
+                    "name": spec.name,
+                    "outcome": "failed",
+                    "reason": "invalid_spec",
+                    "detail": "name declared twice",
+                }
+            )
+            continue
+        seen.add(spec.name)
+        result.items.append(PlanItem(action="apply", endpoint=spec_to_state(spec)))
+    recorded = recorded_names() if prune or inventory is not None else []
+    if prune:
+        invalid_names = {i["name"] for i in result.invalid}
+        for name in recorded:
+            if name not in seen and name not in invalid_names:
+                result.items.append(PlanItem(action="delete", endpoint={"name": name}))
+    names = [str(item.endpoint["name"]) for item in result.items]
+    if inventory is not None and set(names) & set(recorded):
+        _list_once(result, names, inventory)
+    return result
+
+
+def _desired_endpoints(
+    execution_input: dict[str, Any], load_desired: Callable[[dict[str, Any]], dict[str, Any]]
+) -> list[Any]:
+    """The raw endpoint list of the desired set, inline (``desired``) or stored (``desiredRef``)."""
+    if "desiredRef" in execution_input:
+        ref = execution_input["desiredRef"]
+        if not isinstance(ref, dict) or not ref.get("key"):
+            raise InvalidSpec(
+                [{"field": "desiredRef", "message": "must name a key (and optionally versionId)"}]
+            )
+        desired = load_desired(ref)
+    elif "desired" in execution_input:
+        desired = execution_input["desired"]
+    else:
+        raise InvalidSpec([{"field": "desired", "message": "give desired (inline) or desiredRef"}])
+    raw_endpoints = desired.get("endpoints") if isinstance(desired, dict) else None
+    if not isinstance(raw_endpoints, list):
+        raise InvalidSpec([{"field": "desired.endpoints", "message": "must be a list"}])
+    return raw_endpoints
+
+
+def _list_once(result: Plan, names: list[str], inventory: Inventory) -> None:
+    """Give each item what Cognigy holds under its name; a failed listing only says why."""
+    try:
+        held = inventory(names)
+    except (CognigyWebhooksError, TimeoutError) as exc:
+        result.listing = f"failed ({type(exc).__name__}): orphans and drift are not looked for"
+        logger.warning("listing Cognigy failed", extra={"error": type(exc).__name__})
+        return
+    result.listing = "complete"
+    for item in result.items:
+        ids = list(held.get(str(item.endpoint["name"]), []))
+        item.cognigy = CognigyHeld(listed=True, ids=ids)
+
+
+def _plain_secret_field(raw: dict[str, Any]) -> str | None:
+    """The first field of a raw spec that holds a secret in clear (execution state must not)."""
+    found = plain_secret_fields(raw)
+    return found[0] if found else None
+
+
+def spec_to_state(spec: WebhookEndpoint) -> dict[str, Any]:
+    """The spec as execution state may carry it: no secret values (ARNs only)."""
+    return spec.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"signature_secret"})

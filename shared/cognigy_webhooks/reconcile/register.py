@@ -1,0 +1,333 @@
+"""The register step: decide -> call Cognigy -> record, for one endpoint.
+
+``register`` compares the desired spec with the record (spec hash) and creates, updates, leaves alone
+or deletes the endpoint in Cognigy, then writes the record and its audit event in one transaction
+(:mod:`cognigy_webhooks.reconcile.recording`). One webhook per name, under concurrency too:
+
+- What to call is decided by the one registration engine,
+  :class:`~cognigy_webhooks.reconcile.adopt.Placement` in its reconcile mode: before anything is
+  created the name is looked up (and a recorded name whenever the plan's listing saw duplicates
+  under it or no longer saw its webhook, when an update meets a 404, and when a create of ours may
+  have been applied unrecorded); it keeps the recorded webhook or adopts one (a lost create's, a
+  racing execution's), creates only when Cognigy holds none, and adopts after a 409 to the create.
+  Otherwise a re-apply makes no Cognigy call for it.
+- Every look-up happens under the name's create claim (:mod:`cognigy_webhooks.reconcile.claim`):
+  another execution holding it makes this one raise
+  :class:`~cognigy_webhooks.errors.EndpointClaimed` (retried; the retry finds that execution's
+  record). The commit of the outcome clears the claim; every failure releases it.
+- After a look-up, the other webhooks that carry our marks are removed (each audited as
+  ``orphan_removed``) and the ones that do not are reported (left alone).
+- A create that may have been applied (its answer lost) marks the item ``createMaybeApplied``; if the
+  retries run out, the failure record keeps the mark and the outcome says the webhook may exist and
+  that the next apply adopts it (it looks the name up first: never a blind second create).
+
+Transient failures are raised for the state machine to retry; throttling is raised with the seconds
+to wait (:func:`~cognigy_webhooks.reconcile.throttle.throttled_for_state_machine`); a refused API key
+is audited and raised; rejections are results.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+from cognigy_webhooks.errors import (
+    CognigyAuthError,
+    CognigyForbidden,
+    CognigyRejected,
+    CognigyThrottled,
+    InvalidSpec,
+)
+from cognigy_webhooks.loopguard import with_loop_marks
+from cognigy_webhooks.models import WebhookEndpoint, parse_endpoint
+from cognigy_webhooks.models.records import Outcome
+from cognigy_webhooks.reconcile.adopt import Known, Placed, Placement
+from cognigy_webhooks.reconcile.claim import NameClaim
+from cognigy_webhooks.reconcile.names import describe_left, is_ours, sort_out
+from cognigy_webhooks.reconcile.recording import (
+    audit_event,
+    base_record,
+    commit,
+    finish_failure,
+    last_fields,
+    record_failure,
+    record_probe_failure,
+    refusal_event,
+    rejection_detail,
+    task_result,
+    with_probe,
+)
+from cognigy_webhooks.reconcile.task import RegisterDeps, RegisterRequest, RegisterResult, Stored
+from cognigy_webhooks.reconcile.throttle import throttled_for_state_machine
+from cognigy_webhooks.secrets import reference_target
+
+__all__ = ["register", "resolve_for_cognigy"]
+
+
+async def register(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult:
+    name = str(request.endpoint.get("name", ""))
+    if not name:
+        raise InvalidSpec([{"field": "endpoint.name", "message": "is required"}])
+    if request.action == "apply":
+        return await _apply(request, deps)
+    if request.action == "delete":
+        return await _delete(name, request, deps)
+    if request.action == "probe_failed":
+        return record_probe_failure(name, request, deps)
+    return record_failure(name, request, deps)
+
+
+def resolve_for_cognigy(spec: WebhookEndpoint, resolve: Callable[[str], str]) -> WebhookEndpoint:
+    """The spec as Cognigy is told it: the loop-prevention headers added (deterministic, so the
+    hash stays put), header secret references resolved and Basic auth turned into the
+    ``Authorization`` header Cognigy sends with each delivery. Never stored, never logged."""
+    spec = with_loop_marks(spec)
+    headers = {}
+    for key, value in spec.headers.items():
+        target = reference_target(value)
+        headers[key] = resolve(target) if target is not None else value
+    if spec.basic_auth is not None:
+        auth = spec.basic_auth
+        password = (
+            auth.password.get_secret_value() if auth.password is not None else resolve(str(auth.password_arn))
+        )
+        token = base64.b64encode(f"{auth.username}:{password}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
+    if headers == spec.headers:
+        return spec
+    return spec.model_copy(update={"headers": headers})
+
+
+# --- apply -------------------------------------------------------------------------------------------
+
+
+async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult:
+    try:
+        spec = parse_endpoint(request.endpoint)
+    except InvalidSpec as exc:
+        return finish_failure(request.endpoint.get("name", "?"), request, deps, "invalid_spec", str(exc))
+    name = spec.name
+    # What Cognigy is told: secrets resolved (signature secret, secret header values, Basic auth). The
+    # hash covers the resolved values, so a rotation behind the same ARN is drift too.
+    secret = deps.resolve_secret(spec.signature_secret_arn) if spec.signature_secret_arn else None
+    for_cognigy = resolve_for_cognigy(spec, deps.resolve_secret)
+    desired_hash = for_cognigy.spec_hash(resolved_secret=secret)
+    stored = deps.store.read(name)
+    existing = stored.record
+    record = with_probe(base_record(name, stored), request.probe)
+    status = "registered" if spec.is_active else "inactive"
+    recorded_id = existing.webhook_id if existing else None
+    held = request.cognigy if request.cognigy is not None and request.cognigy.listed else None
+    known = Known(
+        recorded_id=recorded_id,
+        up_to_date=bool(existing and existing.spec_hash == desired_hash and existing.status == status),
+        maybe_applied=stored.create_maybe_applied,
+        # the plan's listing saw duplicates under the name, or no longer saw the recorded webhook
+        in_doubt=held is not None and (recorded_id not in held.ids or len(held.ids) > 1),
+    )
+    claim = NameClaim(deps.store, name, stored)
+    placement = Placement(
+        deps.cognigy, for_cognigy, known=known, secret=secret, limiter=deps.limiter, before_look_up=claim.take
+    )
+
+    started = deps.clock()
+    cognigy_ms: float | None = None
+    try:
+        try:
+            placed = await placement.attempt()
+            notes = await _tidy_up(name, placed, stored, request, deps)
+        except BaseException as exc:
+            claim.release(maybe_applied=placement.failed(exc))
+            raise
+        if placed.webhook is not None:  # Cognigy was called
+            cognigy_ms = round((deps.clock() - started) * 1000, 2)
+    except CognigyThrottled as exc:
+        raise throttled_for_state_machine(exc) from None
+    except (CognigyAuthError, CognigyForbidden) as exc:
+        # audit only: the record stays as it was (record=None with the existing version would
+        # DELETE it, losing the webhook id of an endpoint Cognigy still holds)
+        commit(deps, name, None, None, refusal_event(request, name, exc, str(exc)))
+        raise
+    except CognigyRejected as exc:
+        detail = rejection_detail(exc)
+        failed = record.model_copy(
+            update=last_fields(request, "failed", exc.reason, failed=not record.webhook_id)
+        )
+        event = refusal_event(request, name, exc, detail, webhook_id=record.webhook_id)
+        commit(deps, name, existing, failed.model_copy(update={"spec": spec.public_view()}), event)
+        return task_result(
+            request,
+            name=name,
+            outcome="failed",
+            reason=exc.reason,
+            detail=detail,
+            webhook_id=record.webhook_id,
+            status_code=exc.status_code,
+            create_maybe_applied=record.create_maybe_applied,
+        )
+
+    # The record's outcome: a webhook adopted instead of a second one counts as created.
+    outcome: Outcome = "created" if placed.outcome == "adopted" else placed.outcome
+    action = {"created": "register", "unchanged": "unchanged"}.get(
+        outcome, "deactivate" if not spec.is_active else "update"
+    )
+    new_record = record.model_copy(
+        update={
+            "webhook_id": placed.webhook_id,
+            "spec_hash": desired_hash,
+            "spec": spec.public_view(),
+            "status": status,
+            "create_maybe_applied": None,  # the webhook is recorded now
+            **last_fields(request, outcome, None),
+        }
+    )
+    warnings = list(request.probe.warnings) if request.probe and request.probe.warnings else []
+    note = "; ".join([*notes, *warnings]) or None
+    event = audit_event(
+        request,
+        name,
+        action=action,
+        outcome=outcome,
+        webhook_id=placed.webhook_id,
+        status_code=placed.status_code,
+        cognigy_latency_ms=cognigy_ms,
+        success_rate=new_record.success_rate,
+        detail=note[:500] if note and notes else None,
+    )
+    try:
+        commit(deps, name, existing, new_record, event, claim_token=claim.token)
+    except BaseException:
+        claim.release(maybe_applied=placed.outcome == "created")
+        raise
+    return task_result(
+        request,
+        name=name,
+        outcome=outcome,
+        webhook_id=placed.webhook_id,
+        status_code=placed.status_code,
+        detail=note,
+    )
+
+
+async def _tidy_up(
+    name: str, placed: Placed, stored: Stored, request: RegisterRequest, deps: RegisterDeps
+) -> list[str]:
+    """After a look-up: remove our orphans (each audited), and say what was adopted and left."""
+    found = placed.found
+    notes: list[str] = []
+    if placed.outcome == "adopted":
+        if placed.after_conflict:
+            notes.append("adopted the webhook holding the name (Cognigy answered 409 to the create)")
+        elif stored.create_maybe_applied:
+            notes.append("adopted the webhook an earlier create, whose answer was lost, had made")
+    if found is None:
+        return notes
+    removed = []
+    for orphan in found.orphans:
+        await deps.limiter.acquire(1)
+        gone = await deps.cognigy.delete_webhook(str(orphan.id))
+        removed.append(str(orphan.id))
+        detail = f"a second webhook named {name!r} with this stack's marks; kept {placed.webhook_id}"
+        _audit_orphan(deps, request, name, str(orphan.id), gone, detail)
+    if removed:
+        notes.append(
+            f"removed {len(removed)} orphan webhook(s) of this stack named {name!r} "
+            f"(ids {', '.join(removed[:10])}); kept {placed.webhook_id}"
+        )
+    if left := describe_left(name, found.foreign):
+        notes.append(left)
+    return notes
+
+
+def _audit_orphan(
+    deps: RegisterDeps,
+    request: RegisterRequest,
+    name: str,
+    webhook_id: str,
+    gone: bool,
+    detail: str,
+    **fields: Any,
+) -> None:
+    event = audit_event(
+        request,
+        name,
+        action="orphan_removed",
+        outcome="deleted",
+        webhook_id=webhook_id,
+        status_code=204 if gone else 404,
+        detail=detail,
+        **fields,
+    )
+    commit(deps, name, None, None, event)
+
+
+# --- delete ------------------------------------------------------------------------------------------
+
+
+async def _delete(name: str, request: RegisterRequest, deps: RegisterDeps) -> RegisterResult:
+    """Delete the recorded webhook and the record. When the plan's listing saw more under the name
+    (or a create of ours may have been applied), the name is looked up under its claim and every
+    webhook of ours is removed with it; those we cannot attribute are left and reported."""
+    stored = deps.store.read(name)
+    existing = stored.record
+    webhook_id = existing.webhook_id if existing else None
+    url = existing.spec.get("url") if existing else None
+    held = request.cognigy if request.cognigy is not None and request.cognigy.listed else None
+    more = stored.create_maybe_applied or (held is not None and any(i != webhook_id for i in held.ids))
+    status_code = None
+    claim = NameClaim(deps.store, name, stored)
+    notes: list[str] = []
+    api = deps.cognigy
+    try:
+        extra: list[Any] = []
+        if more:
+            claim.take()
+            await deps.limiter.acquire(1)
+            found = sort_out(await api.list_webhooks(name), name, webhook_id)
+            keep, foreign, extra = found.keep, list(found.foreign), list(found.orphans)
+            if keep is not None and str(keep.id) != webhook_id:  # the recorded one is gone
+                (extra if is_ours(keep, name) else foreign).insert(0, keep)
+            if left := describe_left(name, foreign):
+                notes.append(left)
+        if webhook_id:
+            await deps.limiter.acquire(1)
+            gone = await api.delete_webhook(webhook_id)
+            status_code = 204 if gone else 404
+        for orphan in extra:
+            await deps.limiter.acquire(1)
+            gone = await api.delete_webhook(str(orphan.id))
+            detail = f"another webhook named {name!r} with this stack's marks, deleted with it"
+            _audit_orphan(deps, request, name, str(orphan.id), gone, detail, endpoint_url=url)
+        if extra:
+            notes.insert(0, f"removed {len(extra)} orphan webhook(s) of this stack named {name!r} too")
+        event = audit_event(
+            request,
+            name,
+            action="delete",
+            outcome="deleted",
+            webhook_id=webhook_id,
+            status_code=status_code,
+            endpoint_url=url,
+            detail="; ".join(notes)[:500] or None,
+        )
+        commit(deps, name, existing, None, event, claim_token=claim.token if existing else None)
+        if existing is None:  # nothing was recorded: only the claim (if taken) to drop
+            claim.release(maybe_applied=False)
+        claim.handed_over()
+    except CognigyThrottled as exc:
+        claim.release(maybe_applied=False)
+        raise throttled_for_state_machine(exc) from None
+    except CognigyRejected as exc:
+        claim.release(maybe_applied=False)
+        return finish_failure(name, request, deps, exc.reason, rejection_detail(exc), stored=stored)
+    except BaseException:
+        claim.release(maybe_applied=False)
+        raise
+    return RegisterResult(
+        name=name,
+        outcome="deleted",
+        webhook_id=webhook_id,
+        status_code=status_code,
+        detail="; ".join(notes) or None,
+    )
