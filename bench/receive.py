@@ -134,11 +134,12 @@ def cold_imports(runs: int, library: Path, *, precompile: bool) -> dict[str, Any
 
 
 def warm(deliveries: int) -> dict[str, float]:
-    from cognigy_webhooks.delivery_store import STATE_PUBLISHED, delivery_id_for
+    from cognigy_webhooks.dal.deliveries import STATE_PUBLISHED, delivery_id_for
+    from cognigy_webhooks.dal.schema import to_item
+    from cognigy_webhooks.dal.secretsmanager import put_secret
     from cognigy_webhooks.models import WebhookEndpoint
     from cognigy_webhooks.models.records import EndpointRecord
     from cognigy_webhooks.signing import sign_webhook_payload
-    from cognigy_webhooks.store import put_secret, to_item
     from cogwh.localstack import LocalStack
     from cogwh.localstack.handlers import make_context
 

@@ -13,9 +13,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cognigy_webhooks.audit_sync import AuditSync, client_ssl_context
+from cognigy_webhooks.dal.secretsmanager import SecretResolver
 from cognigy_webhooks.observability import logger, metrics
 from cognigy_webhooks.settings import AuditSyncSettings
-from cognigy_webhooks.store import SecretResolver
 
 SETTINGS = AuditSyncSettings.from_env()
 SECRETS = SecretResolver(max_age=SETTINGS.secret_max_age)

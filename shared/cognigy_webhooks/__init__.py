@@ -52,10 +52,10 @@ _EXPORTS: dict[str, str] = {
     "RateLimiter": "ratelimit",
     "TokenBucket": "ratelimit",
     # tutorial flows
-    "register_webhook_with_retry": "registration",
-    "process_registration_jobs": "registration",
-    "configure_timeout_pipeline": "registration",
-    "RegistrationResult": "registration",
+    "register_webhook_with_retry": "tutorial",
+    "process_registration_jobs": "tutorial",
+    "configure_timeout_pipeline": "tutorial",
+    "RegistrationResult": "tutorial",
     "inject_loop_prevention_headers": "loopguard",  # the tutorial's: a headers dict in, a dict out
     # loop marks (the project's own: an endpoint in, a marked copy out; read back by the receiver)
     "with_loop_marks": "loopguard",

@@ -43,13 +43,17 @@ from pydantic import SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
 
 from cognigy_webhooks.backoff import Backoff
-from cognigy_webhooks.errors import CognigyWebhooksError, InvalidSpec
+from cognigy_webhooks.dal.schema import from_item
+from cognigy_webhooks.errors import (
+    AuditEventNotDelivered,
+    InvalidSpec,
+    InvalidStreamRecord,
+)
 from cognigy_webhooks.models import WebhookAuditLog
 from cognigy_webhooks.models.records import AuditEvent
 from cognigy_webhooks.monitoring import SyncResult, sync_to_monitoring_platform
 from cognigy_webhooks.net.tls import client_ssl_context
 from cognigy_webhooks.observability import logger
-from cognigy_webhooks.store import from_item
 
 __all__ = [
     "AuditEventNotDelivered",
@@ -72,11 +76,6 @@ _REQUIRED_ATTRIBUTES = ("name", "timestamp", "action", "outcome")
 _LOGGED_SEQUENCES = 50
 
 Sleep = Callable[[float], Awaitable[Any]]
-
-
-class AuditEventNotDelivered(CognigyWebhooksError):
-    """A stream record whose audit event did not reach the platform (or could not be read). Raised
-    for that record inside the batch processor, so it is reported as a batch item failure."""
 
 
 class TokenSource(Protocol):
@@ -123,7 +122,7 @@ def audit_log_from_image(image: Mapping[str, Any]) -> WebhookAuditLog:
         data = from_item(dict(image))
     except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as exc:
         problem = {"field": "NewImage", "message": f"not DynamoDB JSON ({type(exc).__name__})"}
-        raise InvalidSpec([problem]) from None
+        raise InvalidStreamRecord([problem]) from None
     known = {key: value for key, value in data.items() if key in _AUDIT_ATTRIBUTES}
     problems = [
         {"field": f"NewImage.{key}", "message": "is required"}
@@ -136,14 +135,14 @@ def audit_log_from_image(image: Mapping[str, Any]) -> WebhookAuditLog:
         if isinstance(value, float) and not math.isfinite(value)
     ]
     if problems:
-        raise InvalidSpec(problems)
+        raise InvalidStreamRecord(problems)
     try:
         return AuditEvent.model_validate(known).to_webhook_audit_log()
     except ValidationError as exc:
-        errors = InvalidSpec.from_validation_error(exc).errors
+        errors = InvalidStreamRecord.from_validation_error(exc).errors
         # the item's attribute names (camelCase), whichever model (field names or aliases) refused it
         named = [{**e, "field": "NewImage." + ".".join(map(to_camel, e["field"].split(".")))} for e in errors]
-        raise InvalidSpec(named) from None
+        raise InvalidStreamRecord(named) from None
 
 
 def _plan_record(raw: Any, index: int) -> PlannedRecord:
@@ -154,7 +153,7 @@ def _plan_record(raw: Any, index: int) -> PlannedRecord:
     sequence = stream.get("SequenceNumber")
     if not isinstance(sequence, str) or not sequence:
         # Without it the record cannot be reported alone: the whole batch fails (and is retried).
-        raise InvalidSpec([{"field": f"{where}.dynamodb.SequenceNumber", "message": "is required"}])
+        raise InvalidStreamRecord([{"field": f"{where}.dynamodb.SequenceNumber", "message": "is required"}])
     event_name = str(record.get("eventName") or "")
     if event_name == "REMOVE":
         identity = record.get("userIdentity")
@@ -179,7 +178,9 @@ def plan_batch(event: Any) -> list[PlannedRecord]:
     not one (no ``Records`` list, a record without a sequence number)."""
     records = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(records, list):
-        raise InvalidSpec([{"field": "Records", "message": "a DynamoDB stream event needs a Records list"}])
+        raise InvalidStreamRecord(
+            [{"field": "Records", "message": "a DynamoDB stream event needs a Records list"}]
+        )
     return [_plan_record(raw, index) for index, raw in enumerate(records)]
 
 

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from cognigy_webhooks.dal.records import Store
 from cognigy_webhooks.models.records import AuditEvent
 from cognigy_webhooks.observability import SERVICE, logger
-from cognigy_webhooks.store import Store
 from cogwh import ops
 from cogwh.demo import API_KEY_SECRET_NAME, ROOT, LocalWorld, local_world
 from cogwh.localstack import LocalStack

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from cognigy_webhooks import CognigyClient, WebhookEndpoint, process_registration_jobs
 from cognigy_webhooks.errors import CognigyRejected, CognigyUnavailable
-from cognigy_webhooks.registration import _failed
+from cognigy_webhooks.tutorial import _failed
 from cogwh.certs import LocalCA
 from cogwh.servers import serve_in_thread
 

@@ -14,7 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cognigy_webhooks.delivery_store import delivery_id_for, endpoint_auth_from_item
+from cognigy_webhooks.dal.deliveries import delivery_id_for
+from cognigy_webhooks.dal.endpoints import endpoint_auth_from_item
+from cognigy_webhooks.dal.schema import to_item
 from cognigy_webhooks.errors import InvalidSpec
 from cognigy_webhooks.models import WebhookEndpoint
 from cognigy_webhooks.models.records import EndpointRecord
@@ -30,7 +32,6 @@ from cognigy_webhooks.receiving import (
     parse_xml,
 )
 from cognigy_webhooks.settings_receive import ReceiveSettings
-from cognigy_webhooks.store import to_item
 
 CAP = 1024
 ENV = {

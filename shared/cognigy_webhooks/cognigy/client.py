@@ -12,7 +12,7 @@ read, redirects not followed, TLS verified. Lifecycle calls, extended the obviou
 
 Every failure becomes one of the typed errors of :mod:`cognigy_webhooks.errors`, mapped in one
 place (:func:`map_cognigy_error`). There is no retry loop here (Step Functions, or
-:func:`cognigy_webhooks.registration.register_webhook_with_retry`, decide about retries). Neither
+:func:`cognigy_webhooks.tutorial.register_webhook_with_retry`, decide about retries). Neither
 the API key nor a signature secret ever appears in a message, a repr or a log line.
 """
 

@@ -43,7 +43,7 @@ import h11
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from cognigy_webhooks.errors import InvalidSpec
+from cognigy_webhooks.errors import InvalidProbeRequest, InvalidSpec
 from cognigy_webhooks.models import (
     CertificateProblem,
     EndpointProbeReport,
@@ -107,7 +107,7 @@ class ProbePolicy:
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             errors.append({"field": "ca_bundle", "message": f"is not a readable PEM CA bundle ({exc})"})
         if errors:
-            raise InvalidSpec(errors)
+            raise InvalidProbeRequest(errors)
 
     @property
     def effective_deadline_ms(self) -> int:
@@ -316,9 +316,9 @@ def _target(url: str) -> _Target:
         _URL.validate_python(url)
         parsed = httpx.URL(url)
     except ValidationError as exc:
-        raise InvalidSpec.from_validation_error(exc, prefix="url") from None
+        raise InvalidProbeRequest.from_validation_error(exc, prefix="url") from None
     except httpx.InvalidURL as exc:
-        raise InvalidSpec([{"field": "url", "message": f"is not a valid URL ({exc})"}]) from None
+        raise InvalidProbeRequest([{"field": "url", "message": f"is not a valid URL ({exc})"}]) from None
     return _Target(
         url=url,
         host=parsed.raw_host.decode("ascii"),

@@ -19,7 +19,8 @@ import hmac
 from collections.abc import Callable
 from typing import NamedTuple
 
-from cognigy_webhooks.delivery_store import EndpointAuth, SecretVersions
+from cognigy_webhooks.dal.endpoints import EndpointAuth
+from cognigy_webhooks.dal.secretsmanager import SecretVersions
 from cognigy_webhooks.receiving.http import DeliveryRequest
 from cognigy_webhooks.signing import (
     STANDARD_ID_HEADER,

@@ -69,7 +69,7 @@ from cognigy_webhooks.dal.deliveries import (
     delivery_id_for,
 )
 from cognigy_webhooks.dal.endpoints import EndpointAuth, EndpointDirectory
-from cognigy_webhooks.dal.schema import iso_time
+from cognigy_webhooks.dal.schema import Delivery, delivery_item, iso_time
 from cognigy_webhooks.dal.secretsmanager import SecretVersions
 from cognigy_webhooks.errors import DeliveryStoreError
 from cognigy_webhooks.loopguard import LOOP_HOP_HEADER, LOOP_ID_HEADER, LOOP_ORIGIN_HEADER, read_loop_headers
@@ -116,7 +116,7 @@ def inflight_waits(total: float) -> tuple[float, ...]:
 
 
 def _state_of(item: Mapping[str, Any]) -> str:
-    value = item.get("state")
+    value = item.get(Delivery.STATE)
     text = value.get("S") if isinstance(value, Mapping) else None
     return text if isinstance(text, str) else STATE_CLAIMED
 
@@ -259,20 +259,18 @@ class Receiver:
             return self._reject(endpoint, reply, action="loop_detected", detail=f"hop {loop.hop}")
 
         token = os.urandom(12).hex()
-        item: dict[str, Any] = {
-            "deliveryId": {"S": delivery_id},
-            "endpoint": {"S": endpoint.name},
-            "receivedAt": {"S": iso_time(now)},
-            "replayKind": {"S": auth.replay_kind},
-            "payloadFormat": {"S": endpoint.payload_format},
-            "contentType": {"S": request.values("content-type")[0][:256]},
-            "body": {"B": request.body},
-            "expiresAt": {"N": str(int(now + settings.retention_days * 86400))},
-        }
-        if conversation is not None:
-            item["sessionId"] = {"S": conversation}
-        if loop.hop is not None:
-            item["hop"] = {"N": str(loop.hop)}
+        item = delivery_item(
+            delivery_id=delivery_id,
+            endpoint=endpoint.name,
+            now=now,
+            replay_kind=auth.replay_kind,
+            payload_format=endpoint.payload_format,
+            content_type=request.values("content-type")[0],
+            body=request.body,
+            retention_days=settings.retention_days,
+            session_id=conversation,
+            hop=loop.hop,
+        )
         claim = self.ledger.claim(delivery_id, item, token=token, now=now, lease=settings.claim_lease_seconds)
         state = None if claim.won else claim.state
         for delay in self._inflight_waits:

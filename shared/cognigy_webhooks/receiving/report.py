@@ -13,7 +13,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from cognigy_webhooks.delivery_store import AuditLog, DeliveryStoreError
+from cognigy_webhooks.dal.audit import AuditLog
+from cognigy_webhooks.errors import DeliveryStoreError
 from cognigy_webhooks.receiving.http import Reply
 
 __all__ = ["DeliveryMetrics", "RejectionReporter"]
