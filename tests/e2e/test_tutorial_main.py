@@ -45,7 +45,7 @@ from cognigy_webhooks import (
 )
 from cogwh.certs import LocalCA
 from cogwh.servers import serve_in_thread
-from tests.support.simulator import RunningSimulator, simulator_fixture, simulator_server_fixture  # noqa: F401
+from tests.support.simulator import RunningSimulator
 
 pytestmark = pytest.mark.anyio
 

@@ -34,11 +34,9 @@ from cognigy_webhooks.cognigy import (
 from cognigy_webhooks.errors import CognigyError
 from cognigy_webhooks.observability import logger as library_logger
 from cogwh.simulator import WEBHOOKS_PATH, key_fingerprint
-from tests.support.simulator import (  # noqa: F401
+from tests.support.simulator import (
     READ_ONLY_KEY,
     RunningSimulator,
-    simulator_fixture,
-    simulator_server_fixture,
 )
 
 pytestmark = pytest.mark.anyio

@@ -24,12 +24,11 @@ from tests.support.receiver import (
     ReceiverWorld,
     json_body,
     new_secret,
-    world,  # noqa: F401
 )
 
 
 @pytest.fixture(scope="module")
-def http(world: ReceiverWorld) -> Iterator[httpx.Client]:  # noqa: F811
+def http(world: ReceiverWorld) -> Iterator[httpx.Client]:
     with serve_gateway(world.stack) as served, httpx.Client(base_url=served.base_url, timeout=30) as client:
         yield client
 
@@ -44,7 +43,7 @@ def post(
 
 
 def test_valid_json_delivery_is_accepted_stored_and_published_once(
-    world: ReceiverWorld,  # noqa: F811
+    world: ReceiverWorld,
     http: httpx.Client,
 ) -> None:
     # Given a registered JSON endpoint and a delivery signed as Cognigy signs it
@@ -74,7 +73,7 @@ def test_valid_json_delivery_is_accepted_stored_and_published_once(
 
 
 def test_valid_xml_delivery_is_accepted_with_the_payload_parsed(
-    world: ReceiverWorld,  # noqa: F811
+    world: ReceiverWorld,
     http: httpx.Client,
 ) -> None:
     reg = world.register("billing", payload_format="XML")
@@ -93,7 +92,7 @@ def test_valid_xml_delivery_is_accepted_with_the_payload_parsed(
 
 
 def test_xml_in_another_encoding_is_verified_over_the_exact_bytes(
-    world: ReceiverWorld,  # noqa: F811
+    world: ReceiverWorld,
     http: httpx.Client,
 ) -> None:
     # the gateway base64-encodes every body (BinaryMediaTypes */*): not-UTF-8 bytes survive intact
@@ -105,7 +104,7 @@ def test_xml_in_another_encoding_is_verified_over_the_exact_bytes(
     assert event["detail"]["payload"] == {"m": {"text": "Grüße"}}
 
 
-def test_header_names_are_case_insensitive(world: ReceiverWorld, http: httpx.Client) -> None:  # noqa: F811
+def test_header_names_are_case_insensitive(world: ReceiverWorld, http: httpx.Client) -> None:
     reg = world.register("cases")
     for spelling in (SIGNATURE_HEADER.lower(), SIGNATURE_HEADER.upper()):
         body = json_body()
@@ -113,7 +112,7 @@ def test_header_names_are_case_insensitive(world: ReceiverWorld, http: httpx.Cli
         assert post(http, reg.name, body, headers).status_code == 202
 
 
-def test_timestamp_tolerance_holds_both_ways(world: ReceiverWorld, http: httpx.Client) -> None:  # noqa: F811
+def test_timestamp_tolerance_holds_both_ways(world: ReceiverWorld, http: httpx.Client) -> None:
     reg = world.register("clock")
     now = int(time.time())
     for offset, expected in ((-250, 202), (250, 202), (-400, 401), (400, 401)):
@@ -128,7 +127,7 @@ def test_timestamp_tolerance_holds_both_ways(world: ReceiverWorld, http: httpx.C
 
 
 def test_unknown_endpoint_and_failed_authentication_answer_the_same_401(
-    world: ReceiverWorld,  # noqa: F811
+    world: ReceiverWorld,
     http: httpx.Client,
 ) -> None:
     reg = world.register("probe-me")
@@ -154,7 +153,7 @@ def test_unknown_endpoint_and_failed_authentication_answer_the_same_401(
     assert world.published_for(reg.name) == []
 
 
-def test_tampered_body_is_refused(world: ReceiverWorld, http: httpx.Client) -> None:  # noqa: F811
+def test_tampered_body_is_refused(world: ReceiverWorld, http: httpx.Client) -> None:
     reg = world.register("tamper")
     body = json_body(amount=10)
     headers = reg.sign(body)
@@ -166,14 +165,14 @@ def test_tampered_body_is_refused(world: ReceiverWorld, http: httpx.Client) -> N
     assert world.published_for(reg.name) == []
 
 
-def test_wrong_secret_is_refused(world: ReceiverWorld, http: httpx.Client) -> None:  # noqa: F811
+def test_wrong_secret_is_refused(world: ReceiverWorld, http: httpx.Client) -> None:
     reg = world.register("wrong")
     body = json_body()
     assert post(http, reg.name, body, reg.sign(body, secret=new_secret())).status_code == 401
     assert world.deliveries_of(reg.name) == []
 
 
-def test_two_signature_headers_are_refused(world: ReceiverWorld, http: httpx.Client) -> None:  # noqa: F811
+def test_two_signature_headers_are_refused(world: ReceiverWorld, http: httpx.Client) -> None:
     reg = world.register("twice")
     body = json_body()
     good = reg.sign(body)[SIGNATURE_HEADER]
@@ -188,7 +187,7 @@ def test_two_signature_headers_are_refused(world: ReceiverWorld, http: httpx.Cli
 
 
 def test_oversized_body_gets_413_before_any_lookup_or_hmac(
-    world: ReceiverWorld,  # noqa: F811
+    world: ReceiverWorld,
     http: httpx.Client,
 ) -> None:
     reg = world.register("big")
@@ -216,7 +215,7 @@ def test_oversized_body_gets_413_before_any_lookup_or_hmac(
 
 
 def test_content_type_must_match_the_payload_format(
-    world: ReceiverWorld,  # noqa: F811
+    world: ReceiverWorld,
     http: httpx.Client,
 ) -> None:
     reg = world.register("types")
@@ -233,7 +232,7 @@ def test_content_type_must_match_the_payload_format(
     )
 
 
-def test_a_signed_body_that_does_not_parse_is_a_400(world: ReceiverWorld, http: httpx.Client) -> None:  # noqa: F811
+def test_a_signed_body_that_does_not_parse_is_a_400(world: ReceiverWorld, http: httpx.Client) -> None:
     reg = world.register("garbled")
     for body in (b"{not json", b'{"n": NaN}', b"\xff\xfe{}"):
         resp = post(http, reg.name, body, reg.sign(body))
@@ -250,7 +249,7 @@ def test_a_signed_body_that_does_not_parse_is_a_400(world: ReceiverWorld, http: 
 
 
 def test_a_replayed_signature_is_recognised_beyond_the_tolerance(
-    world: ReceiverWorld,  # noqa: F811
+    world: ReceiverWorld,
     http: httpx.Client,
 ) -> None:
     # The tutorial's scheme does not sign the timestamp: an attacker can put a fresh one on a captured
@@ -269,7 +268,7 @@ def test_a_replayed_signature_is_recognised_beyond_the_tolerance(
     assert len(world.deliveries_of(reg.name)) == 1
 
 
-def test_standard_webhooks_dedupe_on_webhook_id(world: ReceiverWorld, http: httpx.Client) -> None:  # noqa: F811
+def test_standard_webhooks_dedupe_on_webhook_id(world: ReceiverWorld, http: httpx.Client) -> None:
     reg = world.register("std", scheme="standard")
     body = json_body()
     headers = reg.sign(body)
@@ -287,7 +286,7 @@ def test_standard_webhooks_dedupe_on_webhook_id(world: ReceiverWorld, http: http
 
 
 def test_twenty_identical_deliveries_at_once_are_handed_on_exactly_once(
-    world: ReceiverWorld,  # noqa: F811
+    world: ReceiverWorld,
     http: httpx.Client,
 ) -> None:
     reg = world.register("burst")
@@ -312,7 +311,7 @@ def test_twenty_identical_deliveries_at_once_are_handed_on_exactly_once(
 # --- other ways to authenticate -----------------------------------------------------------------
 
 
-def test_basic_auth_endpoints(world: ReceiverWorld, http: httpx.Client) -> None:  # noqa: F811
+def test_basic_auth_endpoints(world: ReceiverWorld, http: httpx.Client) -> None:
     reg = world.register("basic", signed=False, basic=True)
     body = json_body()
     assert post(http, reg.name, body, reg.sign(body)).status_code == 202
@@ -323,7 +322,7 @@ def test_basic_auth_endpoints(world: ReceiverWorld, http: httpx.Client) -> None:
     assert reasons == ["authorization_missing", "credentials_mismatch"]
 
 
-def test_signature_and_basic_auth_together_need_both(world: ReceiverWorld, http: httpx.Client) -> None:  # noqa: F811
+def test_signature_and_basic_auth_together_need_both(world: ReceiverWorld, http: httpx.Client) -> None:
     reg = world.register("both", basic=True)
     body = json_body()
     good = reg.sign(body)
@@ -334,7 +333,7 @@ def test_signature_and_basic_auth_together_need_both(world: ReceiverWorld, http:
 
 
 def test_an_endpoint_without_any_authentication_takes_nothing(
-    world: ReceiverWorld,  # noqa: F811
+    world: ReceiverWorld,
     http: httpx.Client,
 ) -> None:
     reg = world.register("open", signed=False)
@@ -343,7 +342,7 @@ def test_an_endpoint_without_any_authentication_takes_nothing(
 
 
 def test_rotation_accepts_current_and_previous_and_refetches_once(
-    world: ReceiverWorld,  # noqa: F811
+    world: ReceiverWorld,
     http: httpx.Client,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -377,7 +376,7 @@ def test_rotation_accepts_current_and_previous_and_refetches_once(
 # --- loops --------------------------------------------------------------------------------------
 
 
-def test_a_hop_header_past_the_bound_is_a_loop(world: ReceiverWorld, http: httpx.Client) -> None:  # noqa: F811
+def test_a_hop_header_past_the_bound_is_a_loop(world: ReceiverWorld, http: httpx.Client) -> None:
     reg = world.register("hops")
     body = json_body()
     ok = post(http, reg.name, body, reg.sign(body) | {"X-Cogwh-Hop": str(LOOP_MAX_HOPS)})
@@ -392,7 +391,7 @@ def test_a_hop_header_past_the_bound_is_a_loop(world: ReceiverWorld, http: httpx
     assert len(world.published_for(reg.name)) == 1
 
 
-def test_an_echoing_conversation_is_stopped_with_508(world: ReceiverWorld, http: httpx.Client) -> None:  # noqa: F811
+def test_an_echoing_conversation_is_stopped_with_508(world: ReceiverWorld, http: httpx.Client) -> None:
     reg = world.register("echo")
     statuses = []
     for turn in range(LOOP_MAX_PER_WINDOW + 3):
@@ -414,7 +413,7 @@ def test_an_echoing_conversation_is_stopped_with_508(world: ReceiverWorld, http:
 
 
 def test_the_gateway_serves_the_stage_path_and_refuses_unknown_routes(
-    world: ReceiverWorld,  # noqa: F811
+    world: ReceiverWorld,
     http: httpx.Client,
 ) -> None:
     reg = world.register("stage")
@@ -429,7 +428,7 @@ def test_the_gateway_serves_the_stage_path_and_refuses_unknown_routes(
 # --- the demo's checks and `cogwh sign`, against the gateway ------------------------------------
 
 
-def test_the_delivery_checks_all_match(world: ReceiverWorld, http: httpx.Client) -> None:  # noqa: F811
+def test_the_delivery_checks_all_match(world: ReceiverWorld, http: httpx.Client) -> None:
     from cogwh.deliveries import DeliveryTarget, format_verdicts, run_delivery_checks
 
     orders = world.register("demo-json")
@@ -457,7 +456,7 @@ def test_the_delivery_checks_all_match(world: ReceiverWorld, http: httpx.Client)
 
 
 def test_the_delivery_checks_report_a_receiver_that_lets_a_forgery_through(
-    world: ReceiverWorld,  # noqa: F811
+    world: ReceiverWorld,
     http: httpx.Client,
 ) -> None:
     # an endpoint whose recorded secret is not the one the checks sign with: every good case fails
@@ -476,7 +475,7 @@ def test_the_delivery_checks_report_a_receiver_that_lets_a_forgery_through(
 
 
 def test_cogwh_sign_output_is_a_delivery_the_receiver_accepts(
-    world: ReceiverWorld,  # noqa: F811
+    world: ReceiverWorld,
     http: httpx.Client,
     tmp_path: object,
     capsys: pytest.CaptureFixture[str],

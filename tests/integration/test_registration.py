@@ -30,11 +30,9 @@ from cognigy_webhooks import (
 from cognigy_webhooks.ratelimit import RateLimiter, TokenBucket
 from cognigy_webhooks.tutorial import RegistrationResult
 from cogwh.simulator import WEBHOOKS_PATH
-from tests.support.simulator import (  # noqa: F401
+from tests.support.simulator import (
     READ_ONLY_KEY,
     RunningSimulator,
-    simulator_fixture,
-    simulator_server_fixture,
 )
 
 SECRET = "reg-secret-" + "r" * 40

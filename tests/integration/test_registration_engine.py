@@ -39,11 +39,9 @@ from cognigy_webhooks.settings import RegisterSettings
 from cognigy_webhooks.tutorial import Pacing
 from cogwh.localstack.template import load_template_file
 from cogwh.servers import serve_in_thread
-from tests.support.simulator import (  # noqa: F401
+from tests.support.simulator import (
     API_KEY,
     RunningSimulator,
-    simulator_fixture,
-    simulator_server_fixture,
 )
 
 pytestmark = pytest.mark.anyio

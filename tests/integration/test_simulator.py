@@ -18,11 +18,9 @@ import pytest
 
 from cogwh.certs import LocalCA
 from cogwh.simulator import WEBHOOKS_PATH, Faults, SimulatorConfig, SimulatorState, key_fingerprint
-from tests.support.simulator import (  # noqa: F401
+from tests.support.simulator import (
     READ_ONLY_KEY,
     RunningSimulator,
-    simulator_fixture,
-    simulator_server_fixture,
 )
 
 SECRET = "whsec-test-" + "s" * 40

@@ -18,7 +18,7 @@ from cognigy_webhooks.errors import InvalidSpec
 from cognigy_webhooks.loopguard import TUTORIAL_HEADERS
 from cognigy_webhooks.models import FORBIDDEN_HEADERS
 from cogwh.simulator import WEBHOOKS_PATH, validate_webhook
-from tests.support.simulator import RunningSimulator, simulator_fixture, simulator_server_fixture  # noqa: F401
+from tests.support.simulator import RunningSimulator
 
 SECRET_VALUE = "hdr-secret-" + "v" * 30
 

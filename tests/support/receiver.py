@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from cognigy_webhooks.dal.schema import from_item, to_item
 from cognigy_webhooks.dal.secretsmanager import put_secret
 from cognigy_webhooks.models import WebhookEndpoint
@@ -298,11 +296,6 @@ def receiver_stack(extra_parameters: Mapping[str, str] | None = None) -> Iterato
     """Generator for a module-scoped fixture: the real template on the local stack."""
     with LocalStack(ROOT, stack_name=STACK, parameters={**PARAMETERS, **(extra_parameters or {})}) as stack:
         yield ReceiverWorld(stack)
-
-
-@pytest.fixture(scope="module")
-def world() -> Iterator[ReceiverWorld]:
-    yield from receiver_stack()
 
 
 @contextmanager

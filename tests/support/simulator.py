@@ -4,8 +4,8 @@
 simulator per test module and resets it (webhooks, requests, faults, config) before each test.
 Both give a :class:`RunningSimulator` ``(base_url, api_key, state, ca_file)``.
 
-Import both fixtures into a test module (they register under the names ``simulator`` and
-``simulator_server``): ``from tests.support.simulator import simulator_fixture, simulator_server_fixture``.
+The fixtures themselves (``simulator_server`` per module, ``simulator`` reset per test) live in
+``tests/conftest.py``: every tier that needs them just names them.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
-
-import pytest
 
 from cogwh.certs import LocalCA
 from cogwh.servers import serve_in_thread
@@ -59,16 +57,3 @@ def running_simulator(local_ca: LocalCA, config: SimulatorConfig = TEST_CONFIG) 
     app = create_simulator_app(config)
     with serve_in_thread(app, certfile=leaf.cert, keyfile=leaf.key, url_host="localhost") as served:
         yield RunningSimulator(served.base_url, config.api_keys[0], app.state.sim, local_ca.ca_file)
-
-
-@pytest.fixture(scope="module", name="simulator_server")
-def simulator_server_fixture(local_ca: LocalCA) -> Iterator[RunningSimulator]:
-    with running_simulator(local_ca) as sim:
-        yield sim
-
-
-@pytest.fixture(name="simulator")
-def simulator_fixture(simulator_server: RunningSimulator) -> RunningSimulator:
-    """A clean simulator (module-wide server, state reset for each test)."""
-    simulator_server.state.reset(TEST_CONFIG)
-    return simulator_server
