@@ -44,6 +44,7 @@ from cognigy_webhooks.backoff import Backoff, Sleep
 from cognigy_webhooks.cognigy import parse_retry_after
 from cognigy_webhooks.models import WebhookAuditLog
 from cognigy_webhooks.observability import logger
+from cognigy_webhooks.secrets import scrub_line
 from cognigy_webhooks.urls import url_problem
 
 __all__ = ["COGNIGY_KEY_HEADER", "SyncResult", "sync_to_monitoring_platform"]
@@ -139,13 +140,6 @@ def _check_token(api_token: str | SecretStr | None) -> str | None:
     if not isinstance(raw, str) or not raw or len(raw) > 4096 or any(not 0x21 <= ord(c) <= 0x7E for c in raw):
         raise ValueError("api_token must be 1-4096 visible ASCII characters without spaces")
     return raw
-
-
-def _scrub(text: str, *secrets: str | None) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "**********")
-    return text[:300]
 
 
 def _body(batch: Sequence[WebhookAuditLog]) -> bytes:
@@ -273,7 +267,7 @@ class _BatchSender:
                     self._request(body), auth=self._auth(), follow_redirects=False
                 )
             except httpx.TransportError as exc:
-                error = _scrub(f"{type(exc).__name__}: {exc}", self.token)
+                error = scrub_line(f"{type(exc).__name__}: {exc}", [self.token])
             else:
                 status = response.status_code
                 if 200 <= status < 300:

@@ -44,6 +44,7 @@ __all__ = [
     "redact_headers",
     "reference_target",
     "scrub",
+    "scrub_line",
     "secret_forms",
     "secret_reference",
 ]
@@ -223,3 +224,10 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
         if form in text:
             text = text.replace(form, REDACTED)
     return text
+
+
+def scrub_line(text: str, secrets: Iterable[str | None], *, limit: int = 300) -> str:
+    """:func:`scrub`, then folded onto one line (no CR/LF from a server into a log) and cut to
+    ``limit`` characters: what an error message may quote of what a remote side said."""
+    text = " ".join(scrub(text, [s for s in secrets if s]).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

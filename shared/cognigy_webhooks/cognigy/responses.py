@@ -23,7 +23,7 @@ from cognigy_webhooks.errors import (
     CognigyThrottled,
     CognigyUnavailable,
 )
-from cognigy_webhooks.secrets import scrub
+from cognigy_webhooks.secrets import scrub_line
 
 __all__ = ["map_cognigy_error", "parse_retry_after"]
 
@@ -61,9 +61,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def _scrub(text: str, secrets: Sequence[str]) -> str:
-    text = scrub(text, secrets)  # every form: plain, base64, Basic user:password, URL-encoded, JSON
-    text = " ".join(text.split())  # one line: no CR/LF from the server into our logs
-    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
+    return scrub_line(text, secrets, limit=_MAX_DETAIL)  # every form of every secret, one line
 
 
 def response_json(response: httpx.Response) -> Any:
