@@ -2,6 +2,24 @@
 
 Every public name is importable from here. Imports are lazy (PEP 562) so that a Lambda that needs
 only ``signing`` does not pay for pydantic or httpx at cold start.
+
+One room per concern, layered bottom up (nothing imports upward):
+
+- ``errors`` (every exception, each with its reason code; the ASL's ErrorEquals names),
+  ``models/`` (spec, probe, records, audit: declarative, no I/O), ``secrets`` (what is secret,
+  references, scrubbing), ``signing/`` (the tutorial scheme, Standard Webhooks), ``urls``,
+  ``headers``, ``backoff``, ``ratelimit`` (the token bucket and the shared DynamoDB limiter),
+  ``settings_base`` / ``settings`` / ``settings_receive`` (each function's environment, each
+  variable named once), ``observability``, ``loopguard`` (loop marks, the tutorial's headers);
+- ``net/`` (SSRF guard, the one TLS client context, the probe), ``cognigy/`` (the REST client, its
+  transport, the one mapping of responses to typed errors), ``dal/`` (one module per store, each
+  the only one that talks to it; ``dal/schema`` holds every attribute name, standard library only;
+  ``dal/secretsmanager`` is the only Secrets Manager client);
+- ``reconcile/`` (plan, the one adopt-before-create engine in ``adopt``, the register task, names
+  and orphans, throttling, summary), ``receiving/`` (the delivery pipeline: http, auth, payloads,
+  report, pipeline), ``audit_sync`` + ``monitoring`` (audit events to the monitoring platform);
+- ``ops`` (what the CLI, the deploy trigger and the API share: ``start_reconcile``,
+  ``store_secrets``), ``tutorial`` (the tutorial's flows as thin adapters over the engine).
 """
 
 from __future__ import annotations
@@ -56,6 +74,8 @@ _EXPORTS: dict[str, str] = {
     "process_registration_jobs": "tutorial",
     "configure_timeout_pipeline": "tutorial",
     "RegistrationResult": "tutorial",
+    "Pacing": "tutorial",
+    "Backoff": "backoff",
     "inject_loop_prevention_headers": "loopguard",  # the tutorial's: a headers dict in, a dict out
     # loop marks (the project's own: an endpoint in, a marked copy out; read back by the receiver)
     "with_loop_marks": "loopguard",
