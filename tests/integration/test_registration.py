@@ -30,6 +30,7 @@ from cognigy_webhooks import (
 from cognigy_webhooks.ratelimit import RateLimiter, TokenBucket
 from cognigy_webhooks.tutorial import RegistrationResult
 from cogwh.simulator import WEBHOOKS_PATH
+from tests.support.clocks import ManualClock, ParkedSleeps
 from tests.support.simulator import (
     READ_ONLY_KEY,
     RunningSimulator,
@@ -441,14 +442,6 @@ def test_result_shape_is_simple() -> None:
 # --- the token bucket -----------------------------------------------------------------------------
 
 
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_bucket_allows_a_burst_then_paces_at_the_rate() -> None:
     clock = ManualClock()
     bucket = TokenBucket(60, 5, clock=clock)  # one token per second
@@ -487,30 +480,6 @@ def test_bucket_never_exceeds_the_budget_in_any_window() -> None:
         for end in due[i:]:
             in_window = sum(1 for t in due if start <= t <= end)
             assert in_window <= burst + (end - start) * rate / 60 + 1e-9
-
-
-class ParkedSleeps:
-    """An injected sleep that parks every sleeper until the test wakes it, so the test (not the
-    machine's timers) decides the order sleeps end in."""
-
-    def __init__(self) -> None:
-        self.parked: list[asyncio.Future[None]] = []
-        self._changed = asyncio.Condition()
-
-    async def __call__(self, seconds: float) -> None:
-        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.parked.append(woken)
-        async with self._changed:
-            self._changed.notify_all()
-        await woken
-
-    async def wait_for(self, count: int) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: len(self.parked) >= count)
-
-    def wake_all_in_reverse(self) -> None:
-        for woken in reversed(self.parked):
-            woken.set_result(None)
 
 
 @pytest.mark.anyio

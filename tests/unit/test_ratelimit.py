@@ -11,40 +11,9 @@ import random
 import pytest
 
 from cognigy_webhooks.ratelimit import TokenBucket
+from tests.support.clocks import ManualClock, ParkedSleeps
 
 pytestmark = pytest.mark.anyio
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class ParkedSleeps:
-    """An injected sleep: each sleeper waits until the test wakes it."""
-
-    def __init__(self) -> None:
-        self.parked: list[asyncio.Future[None]] = []
-        self._changed = asyncio.Condition()
-
-    async def __call__(self, seconds: float) -> None:
-        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.parked.append(woken)
-        async with self._changed:
-            self._changed.notify_all()
-        await woken
-
-    async def wait_for(self, count: int) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: len(self.parked) >= count)
-
-    def wake(self, order: list[int]) -> None:
-        for index in order:
-            if not self.parked[index].done():  # a cancelled sleeper's future is done already
-                self.parked[index].set_result(None)
 
 
 @pytest.mark.parametrize("seed", range(25))
