@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
@@ -656,3 +657,16 @@ def test_numbers_too_large_for_a_float_do_not_raise() -> None:
     assert verify_cognigy_signature(b"body", fresh, [SECRET], now=huge).ok  # unusable clock -> real clock
     headers = std_headers("msg_1", NOW, sign_standard_webhook("msg_1", NOW, b"{}", STD_SECRET))
     assert verify_standard_webhook(b"{}", headers, [STD_SECRET], tolerance_seconds=huge, now=-huge).ok
+
+
+def test_secrets_read_before_a_failing_iterable_broke_are_still_used() -> None:
+    # a rotation source that yields the current secret, then fails: what it gave is not thrown away
+    body = b'{"ok": true}'
+    secret = "current-secret-" + "c" * 24
+    header = sign_webhook_payload(body, secret)
+
+    def versions() -> Iterator[str]:
+        yield secret
+        raise RuntimeError("the previous version could not be read")
+
+    assert verify_cognigy_signature(body, header, versions()).ok

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import enum
 import hashlib
 import hmac
@@ -178,13 +179,12 @@ def _secret_keys(secrets: object, *, standard: bool) -> list[tuple[int, bytes]]:
         items: list[object] = [secrets]
     elif isinstance(secrets, Iterable) and not isinstance(secrets, Mapping):
         items = []
-        try:
+        # a hostile iterable: whatever was read before it failed is all there is
+        with contextlib.suppress(Exception):
             for item in secrets:
                 items.append(item)
                 if len(items) >= MAX_SECRETS:
                     break
-        except Exception:  # a hostile iterable; whatever was read is all there is
-            items = []
     else:
         items = []
     keys = []
