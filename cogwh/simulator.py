@@ -34,6 +34,11 @@ without ``signatureSecret``, the status sent; plus counts), ``POST /_admin/reset
 store a second webhook under a taken name; also ``cogwh simulator --allow-duplicate-names``).
 
 Tests reach the state directly as ``app.state.sim`` (:class:`SimulatorState`), thread-safe.
+
+The same app also speaks Cognigy.AI's real Endpoints resource (``/new/v2.0/endpoints``, RFC 7807
+errors, projects from ``SimulatorConfig.project_ids``): :mod:`cogwh.sim_endpoints`, behind this
+module's gate (keys, read-only keys, token bucket, faults; ``_Api._serve`` takes its error shape).
+A request body's ``settings.basicAuthPassword`` is recorded as ``<redacted>``.
 """
 
 from __future__ import annotations
@@ -152,11 +157,14 @@ class SimulatorConfig:
     faults: Faults = dataclasses.field(default_factory=Faults)
     seed: int | None = 0
     allow_duplicate_names: bool = False
+    # The Cognigy projects the endpoints dialect (cogwh.sim_endpoints) knows: others are 404.
+    project_ids: tuple[str, ...] = ()
     clock: Callable[[], float] = dataclasses.field(default=time.monotonic, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_keys", tuple(self.api_keys))
         object.__setattr__(self, "read_only_keys", tuple(self.read_only_keys))
+        object.__setattr__(self, "project_ids", tuple(self.project_ids))
         keys = self.api_keys + self.read_only_keys
         if not keys:
             raise ValueError("give at least one API key (api_keys or read_only_keys)")
@@ -333,7 +341,14 @@ class SimulatorState:
 
     def __init__(self, config: SimulatorConfig) -> None:
         self._lock = threading.RLock()
+        self._reset_hooks: list[Callable[[], None]] = []
         self.reset(config)
+
+    def on_reset(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` (under the state's lock) at every :meth:`reset` (another dialect's store)."""
+        with self._lock:
+            self._reset_hooks.append(hook)
+            hook()
 
     # --- set-up -------------------------------------------------------------------------------
 
@@ -357,6 +372,8 @@ class SimulatorState:
             self.creates_by_name: Counter[str] = Counter()
             self.create_attempts_by_name: Counter[str] = Counter()
             self.status_counts: Counter[int] = Counter()
+            for hook in self._reset_hooks:
+                hook()
 
     def set_config(self, changes: dict[str, Any]) -> SimulatorConfig:
         """Change the live settings (:data:`_LIVE_SETTINGS`) without forgetting anything else."""
@@ -421,6 +438,8 @@ class SimulatorState:
     ) -> dict[str, Any]:
         if isinstance(body, dict):
             body = {k: v for k, v in body.items() if k != "signatureSecret"}
+            if isinstance(body.get("settings"), dict) and "basicAuthPassword" in body["settings"]:
+                body["settings"] = {**body["settings"], "basicAuthPassword": "<redacted>"}
             if isinstance(body.get("headers"), dict):
                 body["headers"] = redact_headers({str(k): str(v) for k, v in body["headers"].items()})
         with self._lock:
@@ -659,7 +678,12 @@ class _Api:
         action: Callable[[Request, Any, str], tuple[int, Any]],
         *,
         write: bool,
+        error: Callable[[int, str], Any] | None = None,
     ) -> Response:
+        """Auth, the rate limit, faults and body parsing, then ``action``. ``error(status, message)``
+        shapes the error bodies written here (the tutorial's by default; the endpoints dialect gives
+        its RFC 7807 one)."""
+        problem: Callable[[int, str], Any] = error or _error
         state = self.state
         raw = await request.body()
         body: Any = None
@@ -683,34 +707,34 @@ class _Api:
             return JSONResponse(content, status_code=status, headers=headers)
 
         if not key:
-            return answer(401, _error(401, "the X-API-Key header is missing"))
+            return answer(401, problem(401, "the X-API-Key header is missing"))
         role = state.key_role(key)
         if role is None:
-            return answer(401, _error(401, "the API key is not valid"))
+            return answer(401, problem(401, "the API key is not valid"))
         wait = state.take_token(key)
         if wait is not None:
             headers = _retry_after(state, wait, injected=False)
-            return answer(429, _error(429, "rate limit exceeded for this API key"), headers)
+            return answer(429, problem(429, "rate limit exceeded for this API key"), headers)
         fault = state.next_fault()
         delay_ms = state.faults.slow_ms
         if fault is not None and fault.startswith("slow:"):
             delay_ms = int(fault.removeprefix("slow:"))
         if fault == "429":
             headers = _retry_after(state, state.faults.retry_after_s, injected=True)
-            return answer(429, _error(429, "rate limit exceeded (injected)"), headers, fault=fault)
+            return answer(429, problem(429, "rate limit exceeded (injected)"), headers, fault=fault)
         if fault == "5xx" or (fault is not None and fault.isdigit()):
             status = state.faults.status_5xx if fault == "5xx" else int(fault)
-            return answer(status, _error(status, "injected failure"), fault=fault)
+            return answer(status, problem(status, "injected failure"), fault=fault)
         if fault == "drop":
             state.finish(entry, None, fault="drop")
             await _drop_connection(request.scope)
             return Response(status_code=500)  # never sent: the connection is gone
         if write and role == "ro":
-            return answer(403, _error(403, "this API key lacks the webhooks:write permission"))
+            return answer(403, problem(403, "this API key lacks the webhooks:write permission"))
         if body_problem is not None:
-            return answer(body_problem[0], _error(*body_problem))
+            return answer(body_problem[0], problem(*body_problem))
         if raw and "json" not in request.headers.get("content-type", "").lower():
-            return answer(415, _error(415, "send the body as application/json"))
+            return answer(415, problem(415, "send the body as application/json"))
         status, content = action(request, body, key)
         if fault == "stale" and action == self._list and status == 200:
             content = {"items": [], "nextCursor": None}  # a listing that has not caught up yet
@@ -854,4 +878,7 @@ def create_simulator_app(config: SimulatorConfig) -> Starlette:
         ]
     )
     app.state.sim = state
+    from cogwh.sim_endpoints import mount_endpoints  # the second dialect builds on this module
+
+    app.state.endpoints = mount_endpoints(app, api)
     return app
