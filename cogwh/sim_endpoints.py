@@ -213,6 +213,9 @@ def _short(text: str, limit: int = 60) -> str:
 
 
 def _uri_problem(value: Any) -> str | None:
+    """Cognigy's own ``format: uri`` check, as loose as the server's (http allowed, user-info and
+    fragments not refused): the simulator imitates what Cognigy accepts. What *we* accept is the
+    stricter :func:`cognigy_webhooks.urls.url_problem`, deliberately not used here."""
     if not isinstance(value, str):
         return "must be a string"
     if any(ord(ch) < 0x21 for ch in value):
