@@ -28,6 +28,8 @@ from cogwh.targets import closed_port, serve_https, server_context
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY_SECRET_NAME = "cogwh-local/cognigy-api-key"
+#: The Cognigy.AI project the local simulator knows (the endpoints dialect's desired sets name it).
+DEMO_PROJECT_ID = "64b7f0c2a1d3e5f708192a3b"
 
 # What the demo must see, per endpoint of examples/endpoints.yaml: first apply, then re-apply.
 EXPECTED_FIRST = {
@@ -65,10 +67,13 @@ class LocalWorld:
     ports: dict[str, int]
     simulator_state: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    cognigy_api: str = "tutorial"  # the dialect the stack speaks (CognigyApi)
 
     def stack_parameters(self) -> dict[str, str]:
         return {
+            "CognigyApi": self.cognigy_api,
             "CognigyBaseUrl": self.simulator_url,
+            "CognigyEndpointUrl": self.simulator_url,  # the simulator plays the Endpoint service too
             "CognigyApiKeySecretArn": API_KEY_SECRET_NAME,
             "AllowPrivateNetworks": "true",
             "ProbeCaBundle": str(self.ca.ca_file),
@@ -77,8 +82,11 @@ class LocalWorld:
 
 
 @contextlib.contextmanager
-def local_world(*, rate_per_minute: float = 600, burst: int = 20) -> Iterator[LocalWorld]:
-    """CA, simulator (TLS) and the four demo targets, all on 127.0.0.1."""
+def local_world(
+    *, rate_per_minute: float = 600, burst: int = 20, cognigy_api: str = "tutorial"
+) -> Iterator[LocalWorld]:
+    """CA, simulator (TLS; it knows the project :data:`DEMO_PROJECT_ID` and delivers trusting the CA)
+    and the four demo targets, all on 127.0.0.1."""
     from cogwh.servers import serve_in_thread
     from cogwh.simulator import SimulatorConfig, create_simulator_app
 
@@ -86,7 +94,12 @@ def local_world(*, rate_per_minute: float = 600, burst: int = 20) -> Iterator[Lo
     api_key = "demo-" + secrets.token_urlsafe(24)
     leaf = ca.issue("localhost", "127.0.0.1")
     app = create_simulator_app(
-        SimulatorConfig(api_keys=(api_key,), rate_per_minute=rate_per_minute, burst=burst)
+        SimulatorConfig(
+            api_keys=(api_key,),
+            rate_per_minute=rate_per_minute,
+            burst=burst,
+            project_ids=(DEMO_PROJECT_ID,),
+        )
     )
     with contextlib.ExitStack() as stack:
         served = stack.enter_context(serve_in_thread(app, certfile=leaf.cert, keyfile=leaf.key))
@@ -101,7 +114,12 @@ def local_world(*, rate_per_minute: float = 600, burst: int = 20) -> Iterator[Lo
         }
         try:
             yield LocalWorld(
-                ca, served.base_url, api_key, ports, simulator_state=getattr(app.state, "sim", None)
+                ca,
+                served.base_url,
+                api_key,
+                ports,
+                simulator_state=getattr(app.state, "sim", None),
+                cognigy_api=cognigy_api,
             )
         finally:
             ca.close()

@@ -86,11 +86,14 @@ def load_desired_file(path: Path) -> dict[str, Any]:
         data = {"endpoints": data}
     if not isinstance(data, dict) or not isinstance(data.get("endpoints"), list):
         raise CliError(f"{path} must hold a list of endpoints or a mapping with 'endpoints'")
+    desired: dict[str, Any] = {"endpoints": data["endpoints"]}
+    if data.get("cognigy") is not None:  # Cognigy.AI's project, Flow and locale for every endpoint
+        desired["cognigy"] = data["cognigy"]
     try:
-        parse_desired_set({"endpoints": data["endpoints"]})
+        parse_desired_set(desired)
     except InvalidSpec as exc:
         raise CliError(f"{path}: {exc}") from None
-    return {"endpoints": data["endpoints"]}
+    return desired
 
 
 def store_secrets(stack: StackHandle, desired: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Plan task (state machine): load and validate the desired set, list deletions when pruning, and list
 Cognigy once (all pages, through the shared rate limiter) so each item carries the webhook ids its
-name holds there. The listing uses the register task's own Cognigy settings (the same variables)."""
+name holds there (for Cognigy.AI's Endpoints: once per project, with each one's lastChanged). The
+listing uses the register task's own Cognigy settings (the same variables, ``COGNIGY_API`` included)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cognigy_webhooks.dal.desired_sets import DesiredSetStore
 from cognigy_webhooks.dal.records import Store
 from cognigy_webhooks.observability import logger
-from cognigy_webhooks.reconcile import CognigySession, cognigy_inventory, plan
+from cognigy_webhooks.reconcile import (
+    CognigyHeld,
+    CognigySession,
+    cognigy_endpoint_inventory,
+    cognigy_inventory,
+    plan,
+)
 from cognigy_webhooks.settings import PlanSettings, RegisterSettings
 
 SETTINGS = PlanSettings.from_env()
@@ -40,6 +47,19 @@ def _inventory(names: list[str]) -> Mapping[str, list[str]]:
     return asyncio.run(_list(names))
 
 
+async def _list_projects(wanted: Mapping[str, str]) -> dict[str, CognigyHeld]:
+    async with SESSION.open(paced=True) as cognigy:
+        return await cognigy_endpoint_inventory(cognigy.api, wanted, budget_seconds=LISTING_BUDGET_SECONDS)
+
+
+def _endpoint_inventory(wanted: Mapping[str, str]) -> Mapping[str, CognigyHeld]:
+    return asyncio.run(_list_projects(wanted))
+
+
+def _recorded_projects() -> dict[str, str]:
+    return {r.name: r.project_id for r in STORE.iter_records() if r.project_id}
+
+
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = plan(
@@ -48,6 +68,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         load_desired=_load,
         execution_id=event.get("executionId"),
         inventory=_inventory,
+        dialect="endpoints" if COGNIGY.cognigy_api == "endpoints" else "tutorial",
+        endpoint_inventory=_endpoint_inventory,
+        recorded_projects=_recorded_projects,
     )
     logger.info(
         "planned",

@@ -9,7 +9,9 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from cognigy_webhooks.dal.clients import LazyClients
 from cognigy_webhooks.dal.records import Store
+from cognigy_webhooks.dal.secretsmanager import put_secret, secret_name
 from cognigy_webhooks.observability import logger
 from cognigy_webhooks.reconcile import (
     CognigySession,
@@ -26,6 +28,12 @@ SETTINGS = RegisterSettings.from_env()
 DDB = boto3.client("dynamodb")
 STORE = Store(DDB, endpoints_table=SETTINGS.endpoints_table, audit_table=SETTINGS.audit_table)
 SESSION = CognigySession.from_settings(SETTINGS, dynamodb=DDB)
+CLIENTS = LazyClients()
+
+
+def _store_secret(endpoint: str, kind: str, value: str) -> str:
+    """An endpoint's secret Cognigy gave us (its URLToken), under the stack's own prefix."""
+    return put_secret(CLIENTS.get("secretsmanager"), secret_name(SETTINGS.stack_name, endpoint, kind), value)
 
 
 async def _register(request: RegisterRequest) -> dict[str, Any]:
@@ -37,6 +45,7 @@ async def _register(request: RegisterRequest) -> dict[str, Any]:
             limiter=cognigy.limiter,
             resolve_secret=SESSION.fresh_secret,
             retention_days=SETTINGS.audit_retention_days,
+            store_secret=_store_secret,
         )
         return await register(request, deps)
 

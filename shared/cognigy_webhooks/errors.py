@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Self
 
 __all__ = [
     "AuditEventNotDelivered",
+    "CognigyAmbiguousName",
     "CognigyAuthError",
     "CognigyError",
     "CognigyForbidden",
@@ -125,9 +126,11 @@ class InvalidSettings(CognigyWebhooksError, ValueError):
 
 
 class CognigyError(CognigyWebhooksError):
-    """Any failure talking to Cognigy's REST API."""
+    """Any failure talking to Cognigy's REST API. ``trace_id``: the ``traceId`` of Cognigy's RFC 7807
+    error body when it gave one (what Cognigy's support asks for; kept in the audit event)."""
 
     reason: ClassVar[str] = "cognigy_error"
+    trace_id: str | None = None
 
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         self.status_code = status_code
@@ -193,6 +196,14 @@ class CognigyNotFound(CognigyRejected):
     """404 on a webhook id."""
 
     reason: ClassVar[str] = "cognigy_not_found"
+
+
+class CognigyAmbiguousName(CognigyRejected):
+    """Several Cognigy endpoints of the project hold the name and none is recorded as ours: which one
+    to adopt cannot be told (the endpoints dialect has nothing that marks an endpoint as ours). The
+    user deletes or renames the others in Cognigy; nothing is changed meanwhile."""
+
+    reason: ClassVar[str] = "cognigy_name_ambiguous"
 
 
 # --- reconcile ------------------------------------------------------------------------------------

@@ -52,7 +52,12 @@ def store_secrets(
 
         return put
 
-    return {"endpoints": [move_spec_secrets(raw, put_for(str(raw["name"]))) for raw in desired["endpoints"]]}
+    moved: dict[str, Any] = {
+        "endpoints": [move_spec_secrets(raw, put_for(str(raw["name"]))) for raw in desired["endpoints"]]
+    }
+    if desired.get("cognigy") is not None:  # no secret in it: kept as it is
+        moved["cognigy"] = desired["cognigy"]
+    return moved
 
 
 def start_reconcile(

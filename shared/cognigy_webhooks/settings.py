@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -100,7 +100,17 @@ class PlanSettings(StackTables):
 
 
 class RegisterSettings(StackTables):
+    """The register function's environment (the plan function reads it too: its one listing talks
+    to Cognigy the same way). ``COGNIGY_API``: ``endpoints`` (Cognigy.AI's webhook Endpoints, the
+    default) or ``tutorial`` (the tutorial's /api/v2/webhooks); ``COGNIGY_API_PREFIX``: the path
+    before ``/v2.0`` for the endpoints dialect (``/new``; ``/`` for none)."""
+
     rate_limit_table: Annotated[str, Env("RATE_LIMIT_TABLE"), Field(min_length=3)]
+    cognigy_api: Annotated[Literal["endpoints", "tutorial"], Env("COGNIGY_API")] = "endpoints"
+    cognigy_api_prefix: Annotated[
+        str, Env("COGNIGY_API_PREFIX"), Field(pattern=r"^(/|(/[A-Za-z0-9._-]+)+)$")
+    ] = "/new"
+    stack_name: Annotated[str, Env("STACK_NAME"), Field(min_length=1, max_length=128)] = "cognigy-webhooks"
     cognigy_base_url: Annotated[str, Env("COGNIGY_BASE_URL"), Field(pattern=r"^https?://")]
     cognigy_api_key_secret: Annotated[str, Env("COGNIGY_API_KEY_SECRET"), Field(min_length=1)]
     cognigy_ca_bundle: Annotated[str, Env("COGNIGY_CA_BUNDLE")] = ""

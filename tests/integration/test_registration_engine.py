@@ -265,6 +265,7 @@ async def test_a_session_paces_through_the_shared_limiter_and_follows_a_key_rota
             "ENDPOINTS_TABLE": "endpoints",
             "AUDIT_TABLE": "audit",
             "RATE_LIMIT_TABLE": "rate-limit",
+            "COGNIGY_API": "tutorial",
             "COGNIGY_BASE_URL": simulator.base_url,
             "COGNIGY_API_KEY_SECRET": "cognigy-api-key",
             "COGNIGY_CA_BUNDLE": str(simulator.ca_file),

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar, Literal, Self
 from urllib.parse import quote
 
 import httpx
@@ -46,7 +46,7 @@ from cognigy_webhooks.models import WebhookEndpoint
 from cognigy_webhooks.observability import logger
 from cognigy_webhooks.ratelimit import RateLimiter
 
-__all__ = ["WEBHOOKS_PATH", "CognigyClient"]
+__all__ = ["WEBHOOKS_PATH", "CognigyClient", "CognigyHttp"]
 
 WEBHOOKS_PATH = "/api/v2/webhooks"
 _MAX_PAGES = 10_000
@@ -67,12 +67,17 @@ def _webhook_path(webhook_id: str) -> str:
     return f"{WEBHOOKS_PATH}/{quote(webhook_id, safe='')}"
 
 
-class CognigyClient:
-    """Cognigy's webhook API, typed. Use as ``async with CognigyClient(key, base_url) as cognigy:``.
+class CognigyHttp:
+    """What both dialects' clients share: the connection, the key sent per request, the limiter
+    asked before each request, the one mapping of outcomes to typed errors (:meth:`_request`), and
+    secrets scrubbed from every message. Each dialect's adapter adds its API on top.
 
     ``client``: an existing ``httpx.AsyncClient`` to share (e.g. from :func:`create_cognigy_client`);
     it is not closed by this object. When ``api_key`` is given too, it is sent on each request.
     ``limiter``: when given, one token is taken before EACH request (retries included).
+    Each adapter says ``dialect`` (the API it speaks; the engine asks) and ``marks`` (whether its
+    webhooks carry this stack's loop marks, which tell ours from others':
+    :mod:`cognigy_webhooks.reconcile.names`).
     """
 
     def __init__(
@@ -102,7 +107,7 @@ class CognigyClient:
         self.limiter = limiter
 
     def __repr__(self) -> str:
-        return f"CognigyClient(base_url={self.base_url!r}, limiter={self.limiter!r})"
+        return f"{type(self).__name__}(base_url={self.base_url!r}, limiter={self.limiter!r})"
 
     @property
     def base_url(self) -> str:
@@ -112,15 +117,19 @@ class CognigyClient:
     def http(self) -> httpx.AsyncClient:
         return self._http
 
-    def with_limiter(self, limiter: RateLimiter | None) -> CognigyClient:
-        """A client sharing this one's connections and credentials but paced by ``limiter``."""
-        twin = object.__new__(CognigyClient)
+    def _twin(self) -> Self:
+        twin = object.__new__(type(self))
         twin.__dict__.update(self.__dict__)
         twin._owns_http = False
+        return twin
+
+    def with_limiter(self, limiter: RateLimiter | None) -> Self:
+        """A client sharing this one's connections and credentials but paced by ``limiter``."""
+        twin = self._twin()
         twin.limiter = limiter
         return twin
 
-    async def __aenter__(self) -> CognigyClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -187,6 +196,19 @@ class CognigyClient:
         if error is not None:
             raise error
         return response
+
+
+class CognigyClient(CognigyHttp):
+    """Cognigy's webhook API (the tutorial dialect), typed. Use as
+    ``async with CognigyClient(key, base_url) as cognigy:``; see :class:`CognigyHttp` for the
+    connection arguments."""
+
+    dialect: ClassVar[Literal["tutorial", "endpoints"]] = "tutorial"
+    marks: ClassVar[bool] = True
+
+    def scoped(self, project_id: str | None) -> CognigyClient:
+        """The tutorial's API has no projects: this very client."""
+        return self
 
     @staticmethod
     def _webhook(method: str, path: str, response: httpx.Response) -> CognigyWebhook:

@@ -72,8 +72,10 @@ def response_json(response: httpx.Response) -> Any:
 
 
 def _detail(body: Any, secrets: Sequence[str]) -> str:
+    """What the server said: the tutorial's ``message``/``error``, or RFC 7807's ``detail`` (else its
+    ``title``)."""
     if isinstance(body, dict):
-        for key in ("message", "error", "detail"):
+        for key in ("message", "error", "detail", "title"):
             value = body.get(key)
             if isinstance(value, str) and value.strip():
                 return _scrub(value, secrets)
@@ -101,6 +103,15 @@ def _field_errors(body: Any, secrets: Sequence[str]) -> list[dict[str, Any]]:
     return found
 
 
+_TRACE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def _trace_id(body: Any) -> str | None:
+    """RFC 7807's ``traceId`` (Cognigy's id of the request for its support), when it is a plain id."""
+    value = body.get("traceId") if isinstance(body, dict) else None
+    return value if isinstance(value, str) and _TRACE_ID.fullmatch(value) else None
+
+
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
@@ -121,8 +132,11 @@ def map_cognigy_error(
     - 422, any other 4xx, 3xx (redirects are not followed), 501 and 511 -> :class:`CognigyRejected`
       with the server's field errors.
 
-    Messages name the method, the path and the status; ``secrets`` (the API key, a signature secret)
-    are scrubbed from anything the server said before it is quoted.
+    Error bodies may be the tutorial's (``message``, ``fieldErrors``) or Cognigy.AI's RFC 7807
+    (``title``, ``detail``, ``status``, ``code``, ``traceId``, ``details``): the detail is quoted, the
+    field problems become ``field_errors`` and ``traceId`` the error's ``trace_id``. Messages name the
+    method, the path and the status; ``secrets`` (the API key, a signature secret) are scrubbed from
+    anything the server said before it is quoted.
     """
     scrub = tuple(s for s in secrets if s)
     where = f"Cognigy {method} {path}"
@@ -138,12 +152,23 @@ def map_cognigy_error(
     if 200 <= status < 300:
         return None
     body = response_json(outcome)
+    trace_id = _trace_id(body)
+    error = _http_error(where, outcome, body, scrub, f" (traceId {trace_id})" if trace_id else "")
+    error.trace_id = trace_id
+    return error
+
+
+def _http_error(
+    where: str, outcome: httpx.Response, body: Any, scrub: tuple[str, ...], trace: str
+) -> CognigyError:
+    status = outcome.status_code
     detail = _detail(body, scrub)
     reason = outcome.reason_phrase or ""
     message = (
         f"{where} failed: HTTP {status}"
         + (f" {reason}" if reason else "")
         + (f": {detail}" if detail else "")
+        + trace
     )
     if status == 429:
         retry_after = parse_retry_after(outcome.headers.get("Retry-After"))

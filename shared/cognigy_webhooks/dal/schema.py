@@ -73,6 +73,10 @@ class Endpoint:
     CREATED_AT: Final = "createdAt"
     UPDATED_AT: Final = "updatedAt"
     VERSION: Final = "version"  # every write is conditioned on it
+    # the endpoints dialect: Cognigy.AI's project, lastChanged, the URLToken's secret ARN (never the token)
+    PROJECT_ID: Final = "projectId"
+    LAST_CHANGED: Final = "lastChanged"
+    URL_TOKEN_ARN: Final = "urlTokenArn"
     # the create claim (the protocol's, not the record's: see dal.records)
     CLAIM_TOKEN: Final = "createClaim"
     CLAIM_EXPIRES: Final = "createClaimExpiresAt"
@@ -99,6 +103,9 @@ class Endpoint:
             CREATED_AT,
             UPDATED_AT,
             VERSION,
+            PROJECT_ID,
+            LAST_CHANGED,
+            URL_TOKEN_ARN,
         }
     )
     CLAIM_ATTRIBUTES: Final = (CLAIM_TOKEN, CLAIM_EXPIRES)
@@ -138,6 +145,7 @@ class Audit:
     ENDPOINT_URL: Final = "endpointUrl"
     EXECUTION_ID: Final = "executionId"
     SOURCE: Final = "source"
+    TRACE_ID: Final = "traceId"  # Cognigy's id of a refused request (its RFC 7807 body)
     EXPIRES_AT: Final = "expiresAt"  # the table's TTL
 
     EVENT_ATTRIBUTES: Final = frozenset(
@@ -159,6 +167,7 @@ class Audit:
             ENDPOINT_URL,
             EXECUTION_ID,
             SOURCE,
+            TRACE_ID,
             EXPIRES_AT,
         }
     )

@@ -22,6 +22,7 @@ from cognigy_webhooks.models.spec import (
     MAX_URL_LENGTH,
     MIN_SECRET_BYTES,
     BasicAuth,
+    CognigyTarget,
     DesiredSet,
     EndpointName,
     HttpMethod,
@@ -34,6 +35,7 @@ from cognigy_webhooks.models.spec import (
     WebhookEndpoint,
     parse_desired_set,
     parse_endpoint,
+    with_cognigy_defaults,
 )
 from cognigy_webhooks.secrets import redact_headers
 
@@ -43,6 +45,7 @@ __all__ = [
     "MIN_SECRET_BYTES",
     "BasicAuth",
     "CertificateProblem",
+    "CognigyTarget",
     "DesiredSet",
     "EndpointName",
     "EndpointProbeReport",
@@ -63,4 +66,5 @@ __all__ = [
     "parse_desired_set",
     "parse_endpoint",
     "redact_headers",
+    "with_cognigy_defaults",
 ]

@@ -74,6 +74,12 @@ class EndpointRecord(_Model):
     probe_count: Annotated[int, Field(ge=0)] = 0
     probe_successes: Annotated[int, Field(ge=0)] = 0
     create_maybe_applied: bool | None = None
+    # The endpoints dialect (Cognigy.AI's /new/v2.0/endpoints): the project the endpoint lives in,
+    # its ``lastChanged`` (unix ms) as Cognigy answered our last write or read, and the Secrets
+    # Manager ARN of its URLToken (the token itself lets anyone send input into the bot: never here).
+    project_id: str | None = None
+    last_changed: int | None = None
+    url_token_arn: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     version: Annotated[int, Field(ge=0)] = 0
@@ -104,6 +110,8 @@ class AuditEvent(_Model):
     endpoint_url: str | None = None
     execution_id: str | None = None
     source: str | None = None
+    # Cognigy's traceId of a refused request (its RFC 7807 error body): what Cognigy's support asks for
+    trace_id: str | None = None
     expires_at: int | None = None
 
     @property

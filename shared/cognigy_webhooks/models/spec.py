@@ -126,6 +126,33 @@ class BasicAuth(_Model):
         return self
 
 
+_UUID_OR_EMPTY = r"^(|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+
+
+class CognigyTarget(_Model):
+    """Where an endpoint lives in Cognigy.AI (the endpoints dialect): its project (required there),
+    the Flow it runs (``flowId``: the Flow's referenceId, a UUID, or ``""`` for none) and the locale
+    (``localeId``: a UUID or ``""``). A desired set's top-level ``cognigy:`` block gives the defaults;
+    an endpoint's own block overrides them field by field (:func:`with_cognigy_defaults`). A field
+    left out is not sent to Cognigy."""
+
+    project_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    flow_id: Annotated[str, Field(pattern=_UUID_OR_EMPTY)] | None = None
+    locale_id: Annotated[str, Field(pattern=_UUID_OR_EMPTY)] | None = None
+
+
+def with_cognigy_defaults(raw: Any, defaults: Any) -> Any:
+    """A raw endpoint spec with the desired set's top-level ``cognigy:`` block merged under its own
+    (the endpoint's fields win). Anything that is not a mapping is returned as it is (validation
+    names it later)."""
+    if not isinstance(raw, dict) or not isinstance(defaults, dict) or not defaults:
+        return raw
+    own = raw.get("cognigy")
+    if own is not None and not isinstance(own, dict):
+        return raw
+    return {**raw, "cognigy": {**defaults, **(own or {})}}
+
+
 class WebhookEndpoint(_Model):
     """One webhook endpoint as a user declares it (the spec)."""
 
@@ -146,6 +173,8 @@ class WebhookEndpoint(_Model):
     signature_secret_arn: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
     signature_scheme: SignatureScheme = SignatureScheme.COGNIGY
     basic_auth: BasicAuth | None = None
+    # Cognigy.AI's project, Flow and locale (the endpoints dialect); the tutorial's API ignores it.
+    cognigy: CognigyTarget | None = None
 
     def __repr_args__(self) -> Any:
         for key, value in super().__repr_args__():
@@ -307,9 +336,19 @@ def parse_endpoint(data: Any) -> WebhookEndpoint:
 
 
 class DesiredSet(_Model):
-    """A whole set of endpoints (the file in the user's repo)."""
+    """A whole set of endpoints (the file in the user's repo). ``cognigy``: the project, Flow and
+    locale every endpoint gets unless it says otherwise (the endpoints dialect)."""
 
+    cognigy: CognigyTarget | None = None
     endpoints: Annotated[list[WebhookEndpoint], Field(max_length=1000)] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spread_cognigy(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("endpoints"), list):
+            defaults = data.get("cognigy")
+            return {**data, "endpoints": [with_cognigy_defaults(e, defaults) for e in data["endpoints"]]}
+        return data
 
     @model_validator(mode="after")
     def _unique_names(self) -> DesiredSet:

@@ -38,6 +38,7 @@ from cognigy_webhooks.reconcile.names import (
     HeldWebhook,
     Lister,
     Sorted,
+    cognigy_endpoint_inventory,
     cognigy_inventory,
     describe_left,
     is_ours,
@@ -45,7 +46,7 @@ from cognigy_webhooks.reconcile.names import (
 )
 from cognigy_webhooks.reconcile.plan import CognigyHeld, Inventory, Plan, PlanItem, plan, spec_to_state
 from cognigy_webhooks.reconcile.recording import MAYBE_APPLIED_NOTE
-from cognigy_webhooks.reconcile.register import register, resolve_for_cognigy
+from cognigy_webhooks.reconcile.register import register, resolve_basic_auth, resolve_for_cognigy
 from cognigy_webhooks.reconcile.summary import Summary, summarize
 from cognigy_webhooks.reconcile.task import (
     Action,
@@ -102,6 +103,7 @@ __all__ = [
     "Sorted",
     "Stored",
     "Summary",
+    "cognigy_endpoint_inventory",
     "cognigy_inventory",
     "describe_left",
     "first_step",
@@ -110,6 +112,7 @@ __all__ = [
     "parse_register_request",
     "plan",
     "register",
+    "resolve_basic_auth",
     "resolve_for_cognigy",
     "sort_out",
     "spec_to_state",

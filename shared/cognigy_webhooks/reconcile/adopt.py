@@ -29,6 +29,15 @@ been applied unrecorded, whether the name is in doubt), it alone decides:
    rejection, a refused key, or an unavailability before the request was sent). The next attempt
    then looks first; the register task marks the record ``createMaybeApplied``.
 
+5. **What the plan's listing already says** (the endpoints dialect, whose listing is complete and
+   carries each endpoint's ``lastChanged``): ``listed_absent`` (the listing saw nothing under the
+   name, nothing is recorded, no create of ours may be pending) creates at once, under the claim,
+   without a look-up of its own; ``moved`` (the recorded endpoint's ``lastChanged`` differs from the
+   record's) reads that endpoint and repairs only what drifted (:attr:`Placed.drift`), or records
+   the new ``lastChanged`` when nothing did. A look-up that finds several endpoints under the name,
+   none of them recorded, in a dialect whose webhooks carry no marks, cannot tell which to adopt:
+   :class:`~cognigy_webhooks.errors.CognigyAmbiguousName`, and nothing is changed.
+
 So there is never a blind second create: every create after one that may have been applied comes
 after a look-up. The engine neither retries, sleeps nor records: the tutorial's loop backs off,
 the register task holds the create claim and writes records and audit events. ``limiter`` (the
@@ -44,6 +53,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 from cognigy_webhooks.errors import (
+    CognigyAmbiguousName,
     CognigyAuthError,
     CognigyForbidden,
     CognigyNotFound,
@@ -58,7 +68,7 @@ from cognigy_webhooks.reconcile.names import Sorted, sort_out
 __all__ = ["Known", "Limiter", "Mode", "Placed", "Placement", "Step", "WebhookApi", "first_step"]
 
 Mode = Literal["reconcile", "create"]
-Step = Literal["look_up", "create", "update", "nothing"]
+Step = Literal["look_up", "create", "update", "read", "nothing"]
 Placing = Literal["created", "adopted", "updated", "unchanged"]
 
 
@@ -72,6 +82,7 @@ class WebhookApi(Protocol):
         self, webhook_id: str, endpoint: WebhookEndpoint, *, signature_secret: str | None = None
     ) -> Any: ...
     async def list_webhooks(self, name: str | None = None) -> list[Any]: ...
+    async def get_webhook(self, webhook_id: str) -> Any: ...
 
 
 class Limiter(Protocol):
@@ -85,13 +96,17 @@ class Known:
     ``recorded_id``: the webhook its record names (reconcile mode only). ``up_to_date``: that webhook
     holds the desired spec already (the record's spec hash). ``maybe_applied``: a create of ours may
     have been applied without its answer. ``in_doubt``: the name may hold webhooks the record does
-    not say (or lack the one it says)."""
+    not say (or lack the one it says). ``listed_absent``: the plan's complete listing saw nothing
+    under the name. ``moved``: the listing's ``lastChanged`` for the recorded one differs from the
+    record's (rule 5)."""
 
     mode: Mode = "reconcile"
     recorded_id: str | None = None
     up_to_date: bool = False
     maybe_applied: bool = False
     in_doubt: bool = False
+    listed_absent: bool = False
+    moved: bool = False
 
     def __post_init__(self) -> None:
         if self.mode == "create" and self.recorded_id is not None:
@@ -103,8 +118,10 @@ def first_step(known: Known) -> Step:
     if known.maybe_applied or known.in_doubt:
         return "look_up"
     if known.recorded_id is None:
-        return "look_up" if known.mode == "reconcile" else "create"
-    return "nothing" if known.up_to_date else "update"
+        return "look_up" if known.mode == "reconcile" and not known.listed_absent else "create"
+    if not known.up_to_date:
+        return "update"
+    return "read" if known.moved else "nothing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +133,8 @@ class Placed:
     answer to the write (201 created, 200 updated; None without a write). ``webhook``: what Cognigy
     answered or listed (None when no call was needed). ``found``: the name's webhooks, sorted, when
     it was looked up (the caller removes ``found.orphans`` and reports ``found.foreign``).
-    ``after_conflict``: adopted after Cognigy answered 409 to our create."""
+    ``after_conflict``: adopted after Cognigy answered 409 to our create. ``drift``: the fields a read
+    found changed outside the product, repaired by this attempt (rule 5)."""
 
     webhook_id: str
     outcome: Placing
@@ -124,6 +142,7 @@ class Placed:
     webhook: Any | None = None
     found: Sorted | None = None
     after_conflict: bool = False
+    drift: tuple[str, ...] = ()
 
 
 def _may_have_applied(exc: BaseException) -> bool:
@@ -173,7 +192,14 @@ class Placement:
         if step == "nothing":
             return Placed(str(self.known.recorded_id), "unchanged")
         if step == "create":
+            if self.known.mode == "reconcile":  # rule 5: the listing showed the name free
+                self._enter()
+                await self._take(1)
             return await self._create()
+        if step == "read":
+            placed = await self._read()
+            if placed is not None:
+                return placed
         if step == "update":
             recorded = str(self.known.recorded_id)
             await self._take(1)
@@ -207,12 +233,50 @@ class Placement:
         if self._limiter is not None:
             await self._limiter.acquire(n)
 
-    async def _look_up(self) -> Sorted:
+    def _enter(self) -> None:
         if self._before_look_up is not None:
             enter, self._before_look_up = self._before_look_up, None
             enter()
+
+    async def _read(self) -> Placed | None:
+        """Rule 5: the recorded endpoint moved; read it and repair what drifted (None: it is gone,
+        look the name up)."""
+        recorded = str(self.known.recorded_id)
+        await self._take(1)
+        try:
+            remote = await self._api.get_webhook(recorded)
+        except CognigyNotFound:
+            self.known = replace(self.known, in_doubt=True)
+            return None
+        drift = tuple(self._api.drifted(remote, self._spec)) if hasattr(self._api, "drifted") else ()
+        if not drift:
+            return Placed(recorded, "unchanged", None, remote)
+        logger.info("repairing drift", extra={"endpoint": self.name, "fields": list(drift)})
+        await self._take(1)
+        updated = await self._api.update_webhook(recorded, self._spec, signature_secret=self._secret)
+        return Placed(str(updated.id), "updated", 200, updated, drift=drift)
+
+    async def _look_up(self) -> Sorted:
+        self._enter()
         await self._take(2)  # the look-up and the create or update after it
-        found = sort_out(await self._api.list_webhooks(self.name), self.name, self.known.recorded_id)
+        found = sort_out(
+            await self._api.list_webhooks(self.name),
+            self.name,
+            self.known.recorded_id,
+            marks=getattr(self._api, "marks", True),
+        )
+        if (
+            found.keep is not None
+            and str(found.keep.id) != self.known.recorded_id
+            and found.foreign
+            and not getattr(self._api, "marks", True)
+        ):
+            ids = ", ".join(str(w.id) for w in [found.keep, *found.foreign][:10])
+            raise CognigyAmbiguousName(
+                f"{1 + len(found.foreign)} Cognigy endpoints are named {self.name!r} (ids {ids}) and none "
+                "is recorded as this stack's: which one to adopt cannot be told; delete or rename the "
+                "others in Cognigy, then apply again"
+            )
         self._looked_up = True
         if found.keep is None:  # the name is free: no create of ours was applied
             self.known = replace(self.known, maybe_applied=False, in_doubt=False)

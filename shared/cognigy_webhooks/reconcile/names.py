@@ -21,9 +21,12 @@ engine, :mod:`cognigy_webhooks.reconcile.adopt`, acts on it):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from cognigy_webhooks.reconcile.plan import CognigyHeld
 
 from cognigy_webhooks.loopguard import read_loop_headers
 
@@ -32,6 +35,7 @@ __all__ = [
     "HeldWebhook",
     "Lister",
     "Sorted",
+    "cognigy_endpoint_inventory",
     "cognigy_inventory",
     "describe_left",
     "is_ours",
@@ -78,6 +82,40 @@ async def cognigy_inventory(
     return held
 
 
+class ProjectLister(Protocol):
+    def scoped(self, project_id: str | None) -> Lister: ...
+
+
+async def cognigy_endpoint_inventory(
+    api: ProjectLister, wanted: Mapping[str, str], *, budget_seconds: float | None = None
+) -> dict[str, CognigyHeld]:
+    """The endpoints dialect's listing: every webhook Endpoint of each project ``wanted`` names (one
+    listing per project, every page), reduced to what each wanted name holds in its own project:
+    the ids (oldest first) and their ``lastChanged``. ``budget_seconds`` bounds it all."""
+    from cognigy_webhooks.reconcile.plan import CognigyHeld
+
+    by_project: dict[str, set[str]] = {}
+    for name, project in wanted.items():
+        by_project.setdefault(project, set()).add(name)
+    held = {name: CognigyHeld(listed=True) for name in wanted}
+
+    async def run() -> None:
+        for project, names in by_project.items():
+            async for endpoint in api.scoped(project).iter_webhooks(page_size=INVENTORY_PAGE_SIZE):
+                if endpoint.name in names:
+                    entry = held[endpoint.name]
+                    entry.ids.append(str(endpoint.id))
+                    if endpoint.last_changed is not None:
+                        entry.last_changed[str(endpoint.id)] = int(endpoint.last_changed)
+
+    if budget_seconds is None:
+        await run()
+    else:
+        async with asyncio.timeout(budget_seconds):
+            await run()
+    return held
+
+
 def is_ours(webhook: HeldWebhook, name: str) -> bool:
     """True when ``webhook`` carries this stack's loop marks for ``name``."""
     return read_loop_headers(webhook.headers).matches(name)
@@ -90,11 +128,15 @@ class Sorted:
     foreign: list[Any] = field(default_factory=list)  # not attributable to us: left alone, reported
 
 
-def sort_out(held: Sequence[HeldWebhook], name: str, recorded_id: str | None) -> Sorted:
+def sort_out(
+    held: Sequence[HeldWebhook], name: str, recorded_id: str | None, *, marks: bool = True
+) -> Sorted:
     """Which of the webhooks ``name`` holds (oldest first) to keep, remove and leave; only webhooks
-    with exactly that name count."""
+    with exactly that name count. ``marks`` False: the dialect's webhooks cannot carry our marks
+    (Cognigy.AI's Endpoints), so nothing but the recorded one is attributable: no orphans, every
+    other one is foreign."""
     same = [w for w in held if w.name == name]
-    ours = [w for w in same if is_ours(w, name)]
+    ours = [w for w in same if marks and is_ours(w, name)]
     recorded = next((w for w in same if recorded_id is not None and str(w.id) == recorded_id), None)
     keep = recorded or (ours[0] if ours else None) or (same[0] if same else None)
     mine = {id(w) for w in ours}

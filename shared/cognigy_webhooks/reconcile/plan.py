@@ -11,6 +11,15 @@ through the shared rate limiter, :func:`~cognigy_webhooks.reconcile.names.cognig
 item carries the webhook ids its name holds there (:class:`CognigyHeld`), so the register task looks
 a name up only when it holds duplicates or lacks the recorded id. A failed listing never stops the
 plan: the items go without (``listed`` False) and ``Plan.listing`` says why.
+
+Two dialects (``dialect``): for Cognigy.AI's Endpoints the desired set's top-level ``cognigy:`` block
+(projectId, flowId, localeId) is spread into every endpoint (its own block wins field by field), the
+fields an Endpoint cannot honour are refused naming the field and what to use instead
+(:func:`~cognigy_webhooks.cognigy.endpoints.unsupported_fields`), and Cognigy is listed ALWAYS, once
+per project (``endpoint_inventory``: every page, channel ``webhook``), so that each item carries the
+ids its name holds and their ``lastChanged``: a name the listing saw free is created without a
+look-up, an endpoint that did not move is not read, and a re-apply with nothing changed costs the
+listing pages alone.
 """
 
 from __future__ import annotations
@@ -20,8 +29,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from cognigy_webhooks.cognigy.endpoints import unsupported_fields
 from cognigy_webhooks.errors import CognigyWebhooksError, InvalidSpec
-from cognigy_webhooks.models import WebhookEndpoint, _Model, parse_endpoint
+from cognigy_webhooks.models import WebhookEndpoint, _Model, parse_endpoint, with_cognigy_defaults
 from cognigy_webhooks.observability import logger
 from cognigy_webhooks.secrets import plain_secret_fields
 
@@ -35,6 +45,8 @@ class CognigyHeld(_Model):
 
     listed: bool = False
     ids: list[str] = Field(default_factory=list)
+    # id -> Cognigy's lastChanged (the endpoints dialect's listing carries it; the tutorial's does not)
+    last_changed: dict[str, int] = Field(default_factory=dict)
 
 
 class PlanItem(_Model):
@@ -53,6 +65,9 @@ class Plan(_Model):
 
 
 Inventory = Callable[[list[str]], Mapping[str, list[str]]]
+#: name -> project in; name -> what the project holds under the name (ids, lastChanged) out
+EndpointInventory = Callable[[Mapping[str, str]], Mapping[str, CognigyHeld]]
+Dialect = Literal["tutorial", "endpoints"]
 
 
 def plan(
@@ -60,8 +75,11 @@ def plan(
     *,
     recorded_names: Callable[[], list[str]],
     load_desired: Callable[[dict[str, Any]], dict[str, Any]],
+    recorded_projects: Callable[[], Mapping[str, str]] | None = None,
     execution_id: str | None = None,
     inventory: Inventory | None = None,
+    dialect: Dialect = "tutorial",
+    endpoint_inventory: EndpointInventory | None = None,
 ) -> Plan:
     """Validate each desired endpoint on its own (one bad spec never stops the others), refuse plain
     secrets (they must be stored in Secrets Manager before an execution starts), list deletions.
@@ -89,6 +107,8 @@ def plan(
                 raise InvalidSpec(
                     [{"field": plain, "message": "store secrets in Secrets Manager and pass their ARN"}]
                 )
+            if dialect == "endpoints" and isinstance(raw, dict) and (refused := unsupported_fields(raw)):
+                raise InvalidSpec(refused)
             spec = parse_endpoint(raw)
         except InvalidSpec as exc:
             result.invalid.append(
@@ -114,7 +134,10 @@ def plan(
             if name not in seen and name not in invalid_names:
                 result.items.append(PlanItem(action="delete", endpoint={"name": name}))
     names = [str(item.endpoint["name"]) for item in result.items]
-    if inventory is not None and set(names) & set(recorded):
+    if dialect == "endpoints" and endpoint_inventory is not None:
+        if result.items:
+            _list_projects(result, endpoint_inventory, recorded_projects)
+    elif inventory is not None and set(names) & set(recorded):
         _list_once(result, names, inventory)
     return result
 
@@ -137,6 +160,11 @@ def _desired_endpoints(
     raw_endpoints = desired.get("endpoints") if isinstance(desired, dict) else None
     if not isinstance(raw_endpoints, list):
         raise InvalidSpec([{"field": "desired.endpoints", "message": "must be a list"}])
+    defaults = desired.get("cognigy")
+    if defaults is not None:
+        if not isinstance(defaults, dict):
+            raise InvalidSpec([{"field": "desired.cognigy", "message": "must be a mapping"}])
+        raw_endpoints = [with_cognigy_defaults(raw, defaults) for raw in raw_endpoints]
     return raw_endpoints
 
 
@@ -152,6 +180,36 @@ def _list_once(result: Plan, names: list[str], inventory: Inventory) -> None:
     for item in result.items:
         ids = list(held.get(str(item.endpoint["name"]), []))
         item.cognigy = CognigyHeld(listed=True, ids=ids)
+
+
+def _list_projects(
+    result: Plan,
+    inventory: EndpointInventory,
+    recorded_projects: Callable[[], Mapping[str, str]] | None,
+) -> None:
+    """The endpoints dialect's listing: once per project of the plan (deletions in the project their
+    record names), each item given what its project holds under its name."""
+    known = dict(recorded_projects()) if recorded_projects is not None else {}
+    wanted: dict[str, str] = {}
+    for item in result.items:
+        name = str(item.endpoint["name"])
+        target = item.endpoint.get("cognigy") or {}
+        project = target.get("projectId") if item.action == "apply" else known.get(name)
+        if isinstance(project, str) and project:
+            wanted[name] = project
+    try:
+        held = inventory(wanted)
+    except (CognigyWebhooksError, TimeoutError) as exc:
+        result.listing = f"failed ({type(exc).__name__}): drift and adoption are looked for per endpoint"
+        logger.warning("listing Cognigy failed", extra={"error": type(exc).__name__})
+        return
+    result.listing = "complete"
+    for item in result.items:
+        found = held.get(str(item.endpoint["name"]))
+        if found is not None:
+            item.cognigy = CognigyHeld(
+                listed=True, ids=list(found.ids), last_changed=dict(found.last_changed)
+            )
 
 
 def _plain_secret_field(raw: dict[str, Any]) -> str | None:

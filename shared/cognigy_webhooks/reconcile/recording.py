@@ -80,6 +80,7 @@ def refusal_event(
         reason=exc.reason,
         detail=detail,
         status_code=exc.status_code,
+        trace_id=exc.trace_id,
         **fields,
     )
 

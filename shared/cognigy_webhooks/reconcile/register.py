@@ -21,6 +21,15 @@ or deletes the endpoint in Cognigy, then writes the record and its audit event i
   retries run out, the failure record keeps the mark and the outcome says the webhook may exist and
   that the next apply adopts it (it looks the name up first: never a blind second create).
 
+Two dialects, one engine (the API adapter's ``dialect``): for Cognigy.AI's Endpoints
+(:mod:`cognigy_webhooks.cognigy.endpoints`) the spec is told as an Endpoint of its project (Basic
+auth's password resolved into ``settings``; no marks: Endpoints carry no headers, so what is ours is
+what our records name), the plan's complete listing spares the look-up of a name it saw free, an
+endpoint whose ``lastChanged`` moved is read and only its drift repaired (audited as
+``drift_repaired``, as is one deleted outside the product and made again), and the record keeps the
+project, ``lastChanged`` and the ARN of the endpoint's URLToken, which is stored in Secrets Manager
+(``deps.store_secret``), never in the record.
+
 Transient failures are raised for the state machine to retry; throttling is raised with the seconds
 to wait (:func:`~cognigy_webhooks.reconcile.throttle.throttled_for_state_machine`); a refused API key
 is audited and raised; rejections are results.
@@ -32,6 +41,9 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import SecretStr
+
+from cognigy_webhooks.cognigy.endpoints import endpoint_hash
 from cognigy_webhooks.errors import (
     CognigyAuthError,
     CognigyForbidden,
@@ -78,6 +90,26 @@ async def register(request: RegisterRequest, deps: RegisterDeps) -> RegisterResu
     return record_failure(name, request, deps)
 
 
+def _is_endpoints(api: Any) -> bool:
+    return getattr(api, "dialect", "tutorial") == "endpoints"
+
+
+def _project_of(spec: WebhookEndpoint) -> str | None:
+    return spec.cognigy.project_id if spec.cognigy is not None else None
+
+
+def resolve_basic_auth(spec: WebhookEndpoint, resolve: Callable[[str], str]) -> WebhookEndpoint:
+    """The spec as a Cognigy.AI Endpoint is told it: Basic auth's password resolved from its ARN
+    (Cognigy sends it with each delivery). Never stored, never logged."""
+    auth = spec.basic_auth
+    if auth is None or auth.password is not None or auth.password_arn is None:
+        return spec
+    resolved = auth.model_copy(
+        update={"password": SecretStr(resolve(auth.password_arn)), "password_arn": None}
+    )
+    return spec.model_copy(update={"basic_auth": resolved})
+
+
 def resolve_for_cognigy(spec: WebhookEndpoint, resolve: Callable[[str], str]) -> WebhookEndpoint:
     """The spec as Cognigy is told it: the loop-prevention headers added (deterministic, so the
     hash stays put), header secret references resolved and Basic auth turned into the
@@ -108,27 +140,45 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
     except InvalidSpec as exc:
         return finish_failure(request.endpoint.get("name", "?"), request, deps, "invalid_spec", str(exc))
     name = spec.name
+    endpoints = _is_endpoints(deps.cognigy)
+    api = deps.cognigy.scoped(_project_of(spec)) if endpoints else deps.cognigy
     # What Cognigy is told: secrets resolved (signature secret, secret header values, Basic auth). The
     # hash covers the resolved values, so a rotation behind the same ARN is drift too.
     secret = deps.resolve_secret(spec.signature_secret_arn) if spec.signature_secret_arn else None
-    for_cognigy = resolve_for_cognigy(spec, deps.resolve_secret)
-    desired_hash = for_cognigy.spec_hash(resolved_secret=secret)
+    if endpoints:
+        for_cognigy = resolve_basic_auth(spec, deps.resolve_secret)
+        desired_hash = endpoint_hash(for_cognigy)
+    else:
+        for_cognigy = resolve_for_cognigy(spec, deps.resolve_secret)
+        desired_hash = for_cognigy.spec_hash(resolved_secret=secret)
     stored = deps.store.read(name)
     existing = stored.record
     record = with_probe(base_record(name, stored), request.probe)
     status = "registered" if spec.is_active else "inactive"
     recorded_id = existing.webhook_id if existing else None
     held = request.cognigy if request.cognigy is not None and request.cognigy.listed else None
+    # the plan's listing no longer saw the recorded endpoint: deleted outside the product
+    vanished = endpoints and held is not None and recorded_id is not None and recorded_id not in held.ids
+    listed_changed = held.last_changed.get(recorded_id) if held is not None and recorded_id else None
     known = Known(
         recorded_id=recorded_id,
         up_to_date=bool(existing and existing.spec_hash == desired_hash and existing.status == status),
         maybe_applied=stored.create_maybe_applied,
         # the plan's listing saw duplicates under the name, or no longer saw the recorded webhook
-        in_doubt=held is not None and (recorded_id not in held.ids or len(held.ids) > 1),
+        # (or, for Endpoints, saw one under a name nothing recorded: adopt it after a look-up)
+        in_doubt=held is not None
+        and (
+            (recorded_id not in held.ids if recorded_id is not None or not endpoints else bool(held.ids))
+            or len(held.ids) > 1
+        ),
+        listed_absent=endpoints and held is not None and not held.ids and not stored.create_maybe_applied,
+        moved=endpoints
+        and listed_changed is not None
+        and (existing.last_changed if existing else None) != listed_changed,
     )
     claim = NameClaim(deps.store, name, stored)
     placement = Placement(
-        deps.cognigy, for_cognigy, known=known, secret=secret, limiter=deps.limiter, before_look_up=claim.take
+        api, for_cognigy, known=known, secret=secret, limiter=deps.limiter, before_look_up=claim.take
     )
 
     started = deps.clock()
@@ -137,6 +187,7 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
         try:
             placed = await placement.attempt()
             notes = await _tidy_up(name, placed, stored, request, deps)
+            token_arn = _keep_url_token(name, placed, existing, deps)
         except BaseException as exc:
             claim.release(maybe_applied=placement.failed(exc))
             raise
@@ -172,6 +223,22 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
     action = {"created": "register", "unchanged": "unchanged"}.get(
         outcome, "deactivate" if not spec.is_active else "update"
     )
+    if placed.drift:
+        action = "drift_repaired"
+        notes.insert(0, f"changed outside the product ({', '.join(placed.drift)}): repaired")
+    elif vanished and placed.outcome in ("created", "adopted"):
+        action = "drift_repaired"
+        notes.insert(0, f"endpoint {recorded_id} was deleted outside the product: {placed.outcome} again")
+    extra: dict[str, Any] = {}
+    if endpoints:
+        remote = placed.webhook
+        extra = {
+            "project_id": _project_of(spec),
+            "last_changed": getattr(remote, "last_changed", None)
+            if remote is not None
+            else (existing.last_changed if existing else None),
+            "url_token_arn": token_arn,
+        }
     new_record = record.model_copy(
         update={
             "webhook_id": placed.webhook_id,
@@ -179,6 +246,7 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
             "spec": spec.public_view(),
             "status": status,
             "create_maybe_applied": None,  # the webhook is recorded now
+            **extra,
             **last_fields(request, outcome, None),
         }
     )
@@ -208,6 +276,17 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
         status_code=placed.status_code,
         detail=note,
     )
+
+
+def _keep_url_token(name: str, placed: Placed, existing: Any, deps: RegisterDeps) -> str | None:
+    """The ARN of the endpoint's URLToken: stored in Secrets Manager when Cognigy answered one for an
+    endpoint the record does not know yet (created, adopted, re-made), else the recorded ARN."""
+    recorded = existing.url_token_arn if existing is not None else None
+    token = getattr(placed.webhook, "url_token", None) if placed.webhook is not None else None
+    same = existing is not None and existing.webhook_id == placed.webhook_id
+    if token is None or deps.store_secret is None or (same and recorded is not None):
+        return recorded if same else None
+    return deps.store_secret(name, "url-token", token.get_secret_value())
 
 
 async def _tidy_up(
@@ -279,12 +358,16 @@ async def _delete(name: str, request: RegisterRequest, deps: RegisterDeps) -> Re
     claim = NameClaim(deps.store, name, stored)
     notes: list[str] = []
     api = deps.cognigy
+    if _is_endpoints(api):  # Endpoints live in a project: the one the record says
+        api = api.scoped(existing.project_id if existing else None)
     try:
         extra: list[Any] = []
         if more:
             claim.take()
             await deps.limiter.acquire(1)
-            found = sort_out(await api.list_webhooks(name), name, webhook_id)
+            found = sort_out(
+                await api.list_webhooks(name), name, webhook_id, marks=getattr(api, "marks", True)
+            )
             keep, foreign, extra = found.keep, list(found.foreign), list(found.orphans)
             if keep is not None and str(keep.id) != webhook_id:  # the recorded one is gone
                 (extra if is_ours(keep, name) else foreign).insert(0, keep)

@@ -8,7 +8,10 @@ The plan task (its one listing) and the register task talk to Cognigy the same w
   past the cache), as are the endpoints' secrets (always fresh: :meth:`CognigySession.fresh_secret`);
 - every request is paced by the DynamoDB rate limiter shared by every concurrent Lambda, one bucket
   per API key, named by :func:`limiter_bucket` (a fingerprint, never the key);
-- the client trusts ``COGNIGY_CA_BUNDLE`` when it is set (the local stack's CA), else the public roots.
+- the client trusts ``COGNIGY_CA_BUNDLE`` when it is set (the local stack's CA), else the public roots;
+- the client speaks ``COGNIGY_API``'s dialect: :class:`~cognigy_webhooks.cognigy.CognigyEndpointsClient`
+  (Cognigy.AI's Endpoints under ``COGNIGY_API_PREFIX``) or the tutorial's
+  :class:`~cognigy_webhooks.cognigy.CognigyClient`.
 
 :meth:`CognigySession.open` yields a :class:`Connection` (the client and the limiter) for one
 invocation; :meth:`CognigySession.with_rotated_key` runs work with the (possibly cached) key and,
@@ -24,7 +27,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from cognigy_webhooks.cognigy import CognigyClient
+from cognigy_webhooks.cognigy import CognigyClient, CognigyEndpointsClient
 from cognigy_webhooks.dal.secretsmanager import SecretResolver
 from cognigy_webhooks.errors import CognigyAuthError
 from cognigy_webhooks.ratelimit import DynamoRateLimiter
@@ -44,6 +47,10 @@ T = TypeVar("T")
 class CognigyAccess(Protocol):
     """The settings a session is built from (:class:`cognigy_webhooks.settings.RegisterSettings`)."""
 
+    @property
+    def cognigy_api(self) -> str: ...
+    @property
+    def cognigy_api_prefix(self) -> str: ...
     @property
     def cognigy_base_url(self) -> str: ...
     @property
@@ -88,7 +95,7 @@ async def with_rotated_key(read_key: Callable[[bool], str], run: Callable[[str],
 class Connection:
     """One invocation's way to Cognigy: the client and the shared limiter of its key."""
 
-    api: CognigyClient
+    api: CognigyClient | CognigyEndpointsClient
     limiter: DynamoRateLimiter
 
 
@@ -109,6 +116,11 @@ class CognigySession:
 
     def __repr__(self) -> str:
         return f"CognigySession(base_url={self._settings.cognigy_base_url!r})"
+
+    @property
+    def dialect(self) -> str:
+        """``endpoints`` (Cognigy.AI) or ``tutorial``: the API this session's clients speak."""
+        return self._settings.cognigy_api
 
     def api_key(self, *, force: bool = False) -> str:
         """The Cognigy API key (cached by the resolver; ``force`` reads past the cache)."""
@@ -137,10 +149,21 @@ class CognigySession:
         else the caller takes them (the register task asks for each call's tokens up front)."""
         key = self.api_key() if api_key is None else api_key
         limiter = self.limiter(key)
-        verify: bool | str = self._settings.cognigy_ca_bundle or True
-        async with CognigyClient(
-            key, self._settings.cognigy_base_url, verify=verify, limiter=limiter if paced else None
-        ) as api:
+        settings = self._settings
+        verify: bool | str = settings.cognigy_ca_bundle or True
+        pace = limiter if paced else None
+        api: CognigyClient | CognigyEndpointsClient
+        if settings.cognigy_api == "endpoints":
+            api = CognigyEndpointsClient(
+                key,
+                settings.cognigy_base_url,
+                prefix=settings.cognigy_api_prefix,
+                verify=verify,
+                limiter=pace,
+            )
+        else:
+            api = CognigyClient(key, settings.cognigy_base_url, verify=verify, limiter=pace)
+        async with api:
             yield Connection(api=api, limiter=limiter)
 
     async def with_rotated_key(self, work: Callable[[Connection], Awaitable[T]]) -> T:

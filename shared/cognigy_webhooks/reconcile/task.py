@@ -71,6 +71,7 @@ class CognigyApi(WebhookApi, Protocol):
     (create, update, list) and delete."""
 
     async def delete_webhook(self, webhook_id: str) -> bool: ...
+    def scoped(self, project_id: str | None) -> Any: ...
 
 
 class Stored(Protocol):
@@ -107,3 +108,6 @@ class RegisterDeps:
     resolve_secret: Callable[[str], str]
     retention_days: int = 400
     clock: Callable[[], float] = time.perf_counter
+    # (endpoint name, kind, value) -> the ARN of the secret stored (an Endpoint's URLToken); None
+    # keeps no URLToken (its ARN is then not recorded)
+    store_secret: Callable[[str, str, str], str] | None = None

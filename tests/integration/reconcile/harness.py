@@ -149,10 +149,19 @@ class Harness:
         """A desired endpoint (camelCase, as a user writes it) pointing at one of the local targets."""
         return {"name": name, "url": self.url(name, port), "timeoutMs": 5000, **fields}
 
-    def apply(self, endpoints: list[dict[str, Any]], *, prune: bool = False, source: str = "cli") -> Applied:
-        run = ops.apply(
-            self.stack, {"endpoints": endpoints}, prune=prune, source=source, wait=self.stack.wait_execution
-        )
+    def apply(
+        self,
+        endpoints: list[dict[str, Any]],
+        *,
+        prune: bool = False,
+        source: str = "cli",
+        cognigy: dict[str, Any] | None = None,
+    ) -> Applied:
+        """Apply a desired set (``cognigy``: its top-level block, for the endpoints dialect)."""
+        desired: dict[str, Any] = {"endpoints": endpoints}
+        if cognigy is not None:
+            desired["cognigy"] = cognigy
+        run = ops.apply(self.stack, desired, prune=prune, source=source, wait=self.stack.wait_execution)
         self.in_flight.wait_idle()  # the execution ended; its last tasks may still be running
         return Applied(run, self.stack.execution_history(run.execution_arn))
 
