@@ -2,9 +2,11 @@
 
 One event per accepted delivery (detail-type ``Cognigy Delivery``); what its ``Detail`` holds is
 rendered before the delivery is claimed (:meth:`DeliveryBus.render`, no I/O), and exactly that text is
-put later (:meth:`DeliveryBus.publish_rendered`). boto3 and the standard library only (the receiver's
-cold start). A put that failed (the call, or the entry) is a
-:class:`~cognigy_webhooks.errors.DeliveryStoreError`.
+put later (:meth:`DeliveryBus.publish_rendered`). The detail is what the receiver gives (its fields are
+listed in :mod:`cognigy_webhooks.receiving.pipeline`), slimmed when too big for an entry
+(:data:`DeliveryBus.OMITTABLE`); nothing of the request is added here (no header, so never the
+Authorization one). boto3 and the standard library only (the receiver's cold start). A put that
+failed (the call, or the entry) is a :class:`~cognigy_webhooks.errors.DeliveryStoreError`.
 """
 
 from __future__ import annotations
@@ -34,21 +36,39 @@ class DeliveryBus:
     #: EventBridge takes at most 256 KB per entry; a detail bigger than this goes without its
     #: ``payload`` (``payloadOmitted``: the consumer reads the body from the deliveries table).
     DETAIL_LIMIT = 240 * 1024
+    #: What a detail too big for :data:`DETAIL_LIMIT` goes without, in this order, until it fits: the
+    #: ``payload`` first (``payloadOmitted`` and ``payloadDetailBytes``, the full detail's size), then
+    #: the output's ``data`` and ``text`` copied to the top (``dataOmitted``, ``textOmitted``). What is
+    #: left (names, ids bounded at 256 characters, flags) always fits.
+    OMITTABLE = ("payload", "data", "text")
+
+    @staticmethod
+    def _dumps(detail: Mapping[str, Any]) -> str:
+        return json.dumps(detail, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
     def render(self, detail: Mapping[str, Any]) -> str:
         """The exact ``Detail`` text :meth:`publish` sends for ``detail``: compact JSON, encodable as
-        UTF-8, and without its ``payload`` when too big for EventBridge. No I/O, so the receiver renders
-        before it claims a delivery and hands on exactly what it checked.
+        UTF-8, and without its bulky fields (:data:`OMITTABLE`) when too big for EventBridge. No I/O,
+        so the receiver renders before it claims a delivery and hands on exactly what it checked.
 
         Raises ``ValueError`` (``UnicodeEncodeError`` for a lone surrogate, a non-finite number),
         ``TypeError`` or ``RecursionError`` when ``detail`` cannot be JSON: a problem with the content,
-        never a transient one."""
-        text = json.dumps(detail, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        never a transient one. The whole detail is checked, whatever slimming then leaves out."""
+        text = self._dumps(detail)
         size = len(text.encode("utf-8"))
-        if size > self.DETAIL_LIMIT and "payload" in detail:
-            slim = {k: v for k, v in detail.items() if k != "payload"}
-            slim.update(payloadOmitted=True, payloadDetailBytes=size)
-            text = json.dumps(slim, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        if size <= self.DETAIL_LIMIT:
+            return text
+        slim = dict(detail)
+        for field in self.OMITTABLE:
+            if field not in slim:
+                continue
+            del slim[field]
+            slim[f"{field}Omitted"] = True
+            if field == "payload":
+                slim["payloadDetailBytes"] = size
+            text = self._dumps(slim)
+            if len(text.encode("utf-8")) <= self.DETAIL_LIMIT:
+                break
         return text
 
     def publish(self, detail: Mapping[str, Any]) -> str:

@@ -11,6 +11,9 @@ holds two kinds of item:
   - ``body-sha256``, the SHA-256 of the raw body bytes, for the tutorial's signature (it signs the body
     alone: the same body signed with the previous secret and again with the current one, or re-sent
     with a fresh unsigned timestamp, is one delivery) and for HTTP Basic auth;
+  - ``trace-id``, a Cognigy.AI output's ``traceId`` with the body's SHA-256, for HTTP Basic auth alone
+    when the body carries one (a retried output is one delivery, two outputs of one turn are two:
+    :mod:`cognigy_webhooks.receiving.auth` says why, and what is assumed);
   - ``webhook-id`` for Standard Webhooks (the sender's idempotency key: re-sent with another valid
     signature or timestamp, it is the same message).
 

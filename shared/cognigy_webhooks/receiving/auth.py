@@ -1,11 +1,40 @@
 """Authentication of a delivery over its raw bytes: the tutorial's signature header, Standard Webhooks,
 and/or HTTP Basic auth, against the current and the previous secret (a rotation), with one forced
-re-fetch of the secret on a mismatch (a rotation since it was cached). Comparisons are constant-time;
-every secret version is compared (the time does not tell which matched).
+re-fetch of the secret on a mismatch (a rotation since it was cached). Comparisons are constant-time:
+Basic auth compares SHA-256 digests of the given and the expected user name and password (so neither
+their values nor their lengths show in the time), and every secret version is compared (the time does
+not tell which matched).
 
 An accepted delivery gets its replay key, which never depends on the secret version that verified it:
-the body's SHA-256 for the schemes that authenticate the body alone (the tutorial's, Basic auth), the
-``webhook-id`` for Standard Webhooks (which binds id and timestamp into its signature).
+
+- ``webhook-id`` for Standard Webhooks (which binds id and timestamp into its signature);
+- ``body-sha256``, the body's SHA-256, for the schemes that authenticate the body alone (the
+  tutorial's signature), and for HTTP Basic auth when the body carries no usable ``traceId``;
+- ``trace-id`` for a Cognigy.AI Flow output authenticated by Basic auth alone (what a real webhook
+  Endpoint sends: no signature, no header of ours) that carries a ``traceId``
+  (:func:`~cognigy_webhooks.receiving.outputs.trace_id_of`): the key is the ``traceId`` *and* the
+  body's SHA-256 (:func:`output_replay_key`, applied once the body is parsed).
+
+Why both, for a real output. Cognigy POSTs once per Flow output, and its documentation does not say
+whether the ``traceId`` differs per output or is the turn's (shared by the three outputs of three Say
+nodes). Keyed on the ``traceId`` alone, the second and third outputs of a turn would be answered
+``200 duplicate`` and never handed on: lost. With the body's digest beside it, two different outputs
+of one turn are two deliveries, and a retry of one output is a duplicate. (The body holds the
+``traceId``, so the pair tells deliveries apart exactly as the body's digest alone would; the
+``traceId`` is in the key, and ``trace-id`` in the ledger, so that a key says which turn it belongs
+to, and so that the key can become the ``traceId`` alone should it ever be known to be per output.)
+
+Assumed, because the real behaviour cannot be verified here, and what each costs if wrong:
+
+- a retry re-sends the same bytes. A re-serialised body (other key order or spacing) would be a
+  second delivery: delivered twice (at least once), never lost;
+- two outputs of one turn differ in their bytes. Two byte-identical outputs (the same Say text twice
+  in one turn, one ``traceId``) are taken as one delivery and its retry: the second is ``200
+  duplicate``;
+- bodies keep their ``traceId``. A body an output transformer stripped of it falls back to
+  ``body-sha256``: the same bytes again within the deliveries' retention (the same text in the same
+  session, with nothing else to tell them apart) are a duplicate. Keep ``traceId`` in transformed
+  bodies.
 
 Standard library only (the receiver's cold start).
 """
@@ -32,7 +61,15 @@ from cognigy_webhooks.signing import (
     verify_standard_webhook,
 )
 
-__all__ = ["Auth", "Authenticator", "basic_credentials"]
+__all__ = [
+    "BODY_KIND",
+    "STANDARD_KIND",
+    "TRACE_KIND",
+    "Auth",
+    "Authenticator",
+    "basic_credentials",
+    "output_replay_key",
+]
 
 
 _REFUSAL_REASONS = {
@@ -59,11 +96,42 @@ class Auth(NamedTuple):
     replay_key: str | bytes = b""
 
 
+#: The replay kinds (``replayKind`` in the deliveries table).
+BODY_KIND = "body-sha256"
+TRACE_KIND = "trace-id"
+STANDARD_KIND = "webhook-id"
+
+
 def _body_key(body: bytes) -> Auth:
     """The replay key of a scheme that authenticates the body alone (the tutorial's signature, Basic
     auth): its SHA-256, whichever secret version verified it and whatever unsigned timestamp came
     with it."""
-    return Auth(True, "ok", "body-sha256", hashlib.sha256(body).hexdigest())
+    return Auth(True, "ok", BODY_KIND, hashlib.sha256(body).hexdigest())
+
+
+def output_replay_key(auth: Auth, endpoint: EndpointAuth, trace_id: str | None) -> Auth:
+    """The replay key of an accepted delivery once its body is parsed: for a JSON endpoint
+    authenticated by Basic auth alone whose body carries ``trace_id`` (1-256 printable characters, as
+    :func:`~cognigy_webhooks.receiving.outputs.trace_id_of` reads it), ``trace-id`` with the
+    ``traceId`` and the body's SHA-256; ``auth`` unchanged otherwise (a signature's key stays the
+    signature's, a body without a ``traceId`` keeps ``body-sha256``)."""
+    if (
+        not auth.ok
+        or trace_id is None
+        or auth.replay_kind != BODY_KIND
+        or endpoint.has_signature
+        or not endpoint.has_basic_auth
+        or endpoint.payload_format != "JSON"
+    ):
+        return auth
+    body_digest = auth.replay_key if isinstance(auth.replay_key, str) else auth.replay_key.decode("ascii")
+    return Auth(True, auth.reason, TRACE_KIND, f"{trace_id}\x00{body_digest}")
+
+
+def _digest(value: str | bytes) -> bytes:
+    """What Basic auth compares: a fixed-length digest, so the comparison's time tells nothing of a
+    length either."""
+    return hashlib.sha256(_as_bytes(value)).digest()
 
 
 def basic_credentials(values: tuple[str, ...]) -> tuple[bytes, bytes] | str:
@@ -136,7 +204,7 @@ class Authenticator:
                 request.body, pairs, secrets, tolerance_seconds=tolerance, now=now
             )
             if verification.ok and verification.message_id is not None:
-                return Auth(True, "ok", "webhook-id", verification.message_id)
+                return Auth(True, "ok", STANDARD_KIND, verification.message_id)
         else:
             values = request.values(endpoint.signature_header or "")
             if len(values) > 1:
@@ -156,11 +224,11 @@ class Authenticator:
             return Auth(False, credentials)
         if not passwords:
             return Auth(False, "secret_unusable")
-        user, password = credentials
-        user_ok = hmac.compare_digest(user, _as_bytes(endpoint.basic_username or ""))
+        user, password = _digest(credentials[0]), _digest(credentials[1])
+        user_ok = hmac.compare_digest(user, _digest(endpoint.basic_username or ""))
         password_ok = False
         for candidate in passwords:  # every version compared: the time does not tell which matched
-            password_ok |= hmac.compare_digest(password, _as_bytes(candidate))
+            password_ok |= hmac.compare_digest(password, _digest(candidate))
         if not (user_ok and password_ok):
             return Auth(False, "credentials_mismatch")
         return _body_key(request.body)

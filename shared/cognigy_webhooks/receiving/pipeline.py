@@ -1,5 +1,5 @@
 """The delivery pipeline: what the receive function does with each of Cognigy's deliveries, top to
-bottom (the steps' parts live beside it: http, auth, payloads, report).
+bottom (the steps' parts live beside it: http, auth, payloads, outputs, report).
 
 Steps, each only when the earlier ones passed:
 
@@ -20,8 +20,10 @@ Steps, each only when the earlier ones passed:
      elements or over 20,000 of them), or into what the hand-off (JSON in UTF-8) cannot carry: a lone
      surrogate (``"\\ud83d"``) in a key or string, a number that is not finite (``1e400``). The detail
      that will be published (slimmed when too big for EventBridge) is rendered here, and exactly that
-     text is published later.
-7. the hop header above its bound ......................................................... 508
+     text is published later. The output's fields are read from the parsed body, leniently
+     (:func:`~cognigy_webhooks.receiving.outputs.output_fields`: never a refusal).
+7. the hop header above its bound (``X-Cogwh-Hop``: only where the sender can set headers; absent
+   from a real Cognigy.AI delivery, this step then does nothing) ............................ 508
 8. the claim in the delivery ledger: the first delivery with this replay key stores it; every other
    is a duplicate, answered 200 with the first one's id and with no second side effect once the
    first is handed on. While the first is still in flight, the duplicate waits for it (at most
@@ -29,9 +31,32 @@ Steps, each only when the earlier ones passed:
    loop -> 508, given back -> this one claims and hands it on, still in flight -> 503 ``in_flight``
    (Cognigy retries; a claim whose invocation died is taken over after its lease). A duplicate is
    never acknowledged for a delivery that may not be handed on. The replay key never depends on the
-   secret that verified it (see :mod:`cognigy_webhooks.dal.deliveries`)
+   secret that verified it (see :mod:`cognigy_webhooks.dal.deliveries`; for a real output under
+   Basic auth it is the ``traceId`` with the body's SHA-256: :mod:`cognigy_webhooks.receiving.auth`)
 9. the conversation's sliding-window count above its bound ................................ 508
+   (the conversation is the body's ``sessionId``, so the guard needs no header: more than
+   ``LoopMaxPerWindow`` new deliveries of one ``sessionId`` to one endpoint within
+   ``LoopWindowSeconds`` are a loop, such as a consumer echoing each output back as input; a body
+   without a ``sessionId`` is not counted)
 10. hand-off: publish to the EventBridge bus, mark the delivery published ................. 202
+
+The event's detail: ``endpoint``, ``deliveryId``, ``payloadFormat``, ``receivedAt``, ``payload`` (the
+parsed body), ``hop`` (when the header came), and the output's fields found in the body, each at the
+top for consumers' event patterns: ``userId``, ``sessionId``, ``text``, ``data``, ``traceId``,
+``disableSensitiveLogging`` (where each is looked for: :mod:`cognigy_webhooks.receiving.outputs`). A
+detail too big for EventBridge goes without ``payload``, then ``data``, then ``text``
+(``payloadOmitted``... :data:`~cognigy_webhooks.dal.bus.DeliveryBus.OMITTABLE`). Nothing of the
+request's headers is in it: never the Authorization header nor a credential.
+
+A real Cognigy.AI webhook Endpoint (the endpoints dialect) POSTs once per Flow output, the body
+``{userId, sessionId, AIOutput: {text, data, traceId, disableSensitiveLogging, source}}`` (reshaped at
+will by an output transformer), authenticated by HTTP Basic alone: no signature, and no header of ours
+(Cognigy cannot send custom headers). So its record has ``basicAuth`` and nothing else; step 4 checks
+the credentials in constant time (a record with no authentication at all takes nothing: step 3), step
+7 has nothing to read, step 8 keys the delivery on ``AIOutput.traceId`` and the body's digest, step 9
+counts its ``sessionId``. Assumed, because it cannot be verified here: a retry re-sends the same bytes
+(it is a duplicate: 200), and two outputs of one turn differ in their bytes (two deliveries) even
+where they share a ``traceId``; the consequences when not are in :mod:`cognigy_webhooks.receiving.auth`.
 
 After a won claim, every exit either publishes exactly once or releases the claim: whatever is raised
 before the event is out (a failing count, bus or mark, a bug, even a BaseException) gives the claim
@@ -73,12 +98,12 @@ from cognigy_webhooks.dal.schema import Delivery, delivery_item, iso_time
 from cognigy_webhooks.dal.secretsmanager import SecretVersions
 from cognigy_webhooks.errors import DeliveryStoreError
 from cognigy_webhooks.loopguard import LOOP_HOP_HEADER, LOOP_ID_HEADER, LOOP_ORIGIN_HEADER, read_loop_headers
-from cognigy_webhooks.receiving.auth import Authenticator
+from cognigy_webhooks.receiving.auth import Authenticator, output_replay_key
 from cognigy_webhooks.receiving.http import UNAVAILABLE, Reply, bad_request, parse_api_event, unauthorized
+from cognigy_webhooks.receiving.outputs import output_fields
 from cognigy_webhooks.receiving.payloads import (
     PAYLOAD_UNREPRESENTABLE,
     PayloadRefused,
-    conversation_of,
     media_label,
     media_type_matches,
     parse_payload,
@@ -232,7 +257,9 @@ class Receiver:
             payload = parse_payload(request.body, endpoint.payload_format)
         except PayloadRefused as exc:
             return self._reject(endpoint, bad_request(exc.reason, exc.message))
-        conversation = conversation_of(payload)
+        fields = output_fields(payload)  # userId, sessionId, text, data, traceId... as found
+        conversation: str | None = fields.get("sessionId")
+        auth = output_replay_key(auth, endpoint, fields.get("traceId"))
         delivery_id = delivery_id_for(endpoint.name, auth.replay_kind, auth.replay_key)
         loop = read_loop_headers(request.pairs(*_LOOP_HEADER_NAMES))
         detail_doc: dict[str, Any] = {
@@ -241,9 +268,8 @@ class Receiver:
             "payloadFormat": endpoint.payload_format,
             "receivedAt": iso_time(now),
             "payload": payload,
+            **fields,
         }
-        if conversation is not None:
-            detail_doc["sessionId"] = conversation
         if loop.hop is not None:
             detail_doc["hop"] = loop.hop
         try:
