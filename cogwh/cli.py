@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "audit": "audit",
     "probe": "probe",
     "sign": "sign",
+    "say": "say",
 }
 
 

@@ -1,4 +1,5 @@
-"""The local gateway: the template's API routes served over HTTP on 127.0.0.1, as API Gateway would.
+"""The local gateway: the template's API routes served over HTTP (or HTTPS) on 127.0.0.1, as API
+Gateway would.
 
 What ``sam local start-api`` does, without Docker: each real HTTP request is matched against the
 routes of the template's ``Api`` events, turned into an API Gateway REST proxy event (payload v1:
@@ -10,7 +11,9 @@ API Gateway's own behaviour is kept where a client can see it: a body is base64-
 content type matches the API's ``BinaryMediaTypes``; an unknown route answers 403 ``Missing
 Authentication Token``; a function that raises or returns a malformed response gives 502; a body over
 10 MiB gives 413. Paths are served with and without the stage prefix (``/v1/deliveries/x`` and
-``/deliveries/x``).
+``/deliveries/x``). Given a certificate and key (``serve_gateway(stack, certfile=..., keyfile=...)``)
+it serves HTTPS, as API Gateway does: what a Cognigy ``webhookUrl`` (https only) can point at, e.g.
+the simulator's Endpoint service delivering to the receiver in the local round trip.
 """
 
 from __future__ import annotations
@@ -296,9 +299,23 @@ async def _send(send: Any, status: int, doc: dict[str, Any], request_id: str | N
 
 
 @contextlib.contextmanager
-def serve_gateway(stack: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[Served]:
+def serve_gateway(
+    stack: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    certfile: str | Path | None = None,
+    keyfile: str | Path | None = None,
+    url_host: str | None = None,
+) -> Iterator[Served]:
     """Serve the running local stack's API routes on ``host:port`` (an ephemeral port by default)
-    until the block ends; yields the served address (``.base_url``)."""
+    until the block ends; yields the served address (``.base_url``). With ``certfile`` and
+    ``keyfile`` (PEM) it serves HTTPS, as API Gateway does (a Cognigy ``webhookUrl`` must be https);
+    ``url_host`` names the host in ``base_url`` (e.g. ``localhost`` to match the certificate)."""
+    if (certfile is None) != (keyfile is None):
+        raise ValueError("certfile and keyfile go together")
     gateway = LocalGateway.for_stack(stack)
-    with serve_in_thread(gateway, host=host, port=port) as served:
+    with serve_in_thread(
+        gateway, host=host, port=port, certfile=certfile, keyfile=keyfile, url_host=url_host
+    ) as served:
         yield served

@@ -32,15 +32,25 @@ fault). What it keeps of the real service (facts in COGNIGY-API.md):
 - Without ``Accept: application/json`` (the official client always sends it) a listing answers in
   HAL form: ``{_embedded: {endpoints: [...]}, _links: {self, next?, previous?}, total}``.
 
-``basicAuthPassword`` is kept (a later slice delivers with it) but never answered, never recorded in
-``/_admin/requests`` and never in a ``repr``: tests compare :meth:`EndpointStore.password_digest`.
-Tests reach the store as ``app.state.endpoints`` or ``store_of(app.state.sim)``
-(:class:`EndpointStore`); every ``app.state.sim.reset()`` empties it.
+``basicAuthPassword`` is kept (the Endpoint service delivers with it) but never answered, never
+recorded in ``/_admin/requests`` or ``/_admin/deliveries`` and never in a ``repr``: tests compare
+:meth:`EndpointStore.password_digest`. Tests reach the store as ``app.state.endpoints`` or
+``store_of(app.state.sim)`` (:class:`EndpointStore`); every ``app.state.sim.reset()`` empties it,
+its delivery log included.
+
+The same app also plays Cognigy's **Endpoint service** (user input posted to ``/{URLToken}``, a
+trivial flow, one output delivered to ``settings.webhookUrl`` with the endpoint's Basic auth):
+:mod:`cogwh.sim_endpoint_service`, mounted by :func:`mount_endpoints`. The store keeps what it needs:
+:meth:`EndpointStore.delivery_target` (an endpoint by its URLToken, password included, for the
+delivery only) and the delivery log (:meth:`EndpointStore.deliveries`,
+:meth:`EndpointStore.wait_deliveries`, ``GET /_admin/deliveries``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import hmac
 import json
 import random
 import re
@@ -57,14 +67,28 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cogwh.simulator import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, SimulatorState, key_fingerprint
+from cogwh.simulator import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    SimulatorConfig,
+    SimulatorState,
+    key_fingerprint,
+)
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from cogwh.simulator import _Api
 
-__all__ = ["ENDPOINTS_PATH", "EndpointStore", "mount_endpoints", "problem", "store_of"]
+__all__ = [
+    "ENDPOINTS_PATH",
+    "DeliveryLog",
+    "DeliveryTarget",
+    "EndpointStore",
+    "mount_endpoints",
+    "problem",
+    "store_of",
+]
 
 ENDPOINTS_PATH = "/new/v2.0/endpoints"
 
@@ -279,6 +303,63 @@ def validate_endpoint(body: dict[str, Any], *, partial: bool) -> list[dict[str, 
     return errors
 
 
+@dataclasses.dataclass(frozen=True)
+class DeliveryTarget:
+    """What the Endpoint service needs of one endpoint to run its flow and deliver the output. The
+    password is for the ``Authorization`` header only: never in a ``repr``, a record or an answer."""
+
+    endpoint_id: str
+    channel: str
+    active: bool
+    webhook_url: str | None
+    basic_auth_user: str | None
+    basic_auth_password: str | None = dataclasses.field(default=None, repr=False)
+
+
+class DeliveryLog:
+    """Every delivery attempt of the Endpoint service, in the order they ended; thread-safe.
+
+    Written from the simulator's event loop, read and waited on from any thread:
+    :meth:`wait` returns once ``n`` attempts are recorded (a :class:`threading.Condition`, no polling).
+    :meth:`reset` forgets them and starts a new generation: an attempt begun before a reset is
+    dropped when it ends, so a test never sees a delivery of the test before it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._items: list[dict[str, Any]] = []
+        self.generation = 0
+
+    def __repr__(self) -> str:
+        return f"DeliveryLog(deliveries={len(self._items)})"
+
+    def reset(self) -> None:
+        with self._cond:
+            self._items = []
+            self.generation += 1
+            self._cond.notify_all()
+
+    def add(self, generation: int, record: dict[str, Any]) -> None:
+        """Record one ended attempt (``seq`` is set here); dropped when a reset came in between."""
+        with self._cond:
+            if generation != self.generation:
+                return
+            self._items.append({"seq": len(self._items) + 1, **record})
+            self._cond.notify_all()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return [dict(item) for item in self._items]
+
+    def wait(self, n: int, timeout: float) -> list[dict[str, Any]]:
+        """The attempts once at least ``n`` are recorded; TimeoutError after ``timeout`` seconds."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self._items) >= n, timeout=timeout):
+                raise TimeoutError(
+                    f"{len(self._items)} delivery attempt(s) recorded, {n} expected within {timeout:g} s"
+                )
+            return [dict(item) for item in self._items]
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
@@ -295,6 +376,7 @@ class EndpointStore:
         self._endpoints: dict[str, dict[str, Any]] = {}
         self._passwords: dict[str, str] = {}
         self._last_ms = 0
+        self.delivery_log = DeliveryLog()
         sim.on_reset(self.reset)
 
     def __repr__(self) -> str:
@@ -307,6 +389,11 @@ class EndpointStore:
             self._endpoints = {}
             self._passwords = {}
             self._seq = 0
+            self.delivery_log.reset()
+
+    @property
+    def config(self) -> SimulatorConfig:
+        return self._sim.config
 
     @property
     def project_ids(self) -> tuple[str, ...]:
@@ -329,6 +416,31 @@ class EndpointStore:
         with self._lock:
             password = self._passwords.get(endpoint_id)
             return None if password is None else _digest(password)
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every delivery attempt of the Endpoint service so far (see :mod:`cogwh.sim_endpoint_service`)."""
+        return self.delivery_log.snapshot()
+
+    def wait_deliveries(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The delivery attempts once at least ``n`` have ended (TimeoutError after ``timeout`` s)."""
+        return self.delivery_log.wait(n, timeout)
+
+    def delivery_target(self, url_token: str) -> DeliveryTarget | None:
+        """The endpoint whose ``URLToken`` is ``url_token`` (compared in constant time), or None."""
+        with self._lock:
+            for stored in self._endpoints.values():
+                if hmac.compare_digest(stored["URLToken"].encode(), url_token.encode()):
+                    settings = stored["settings"]
+                    url, user = settings.get("webhookUrl"), settings.get("basicAuthUser")
+                    return DeliveryTarget(
+                        endpoint_id=stored["_id"],
+                        channel=stored["channel"],
+                        active=stored["active"] is True,
+                        webhook_url=url if isinstance(url, str) else None,
+                        basic_auth_user=user if isinstance(user, str) else None,
+                        basic_auth_password=self._passwords.get(stored["_id"]),
+                    )
+            return None
 
     # --- used by the routes ------------------------------------------------------------------
 
@@ -590,4 +702,7 @@ def mount_endpoints(app: Starlette, api: _Api) -> EndpointStore:
     app.router.routes.append(
         Route(ENDPOINTS_PATH + "/{endpoint_id}", routes.item, methods=["GET", "PATCH", "DELETE"])
     )
+    from cogwh.sim_endpoint_service import mount_endpoint_service  # builds on this module
+
+    mount_endpoint_service(app, store)
     return store

@@ -51,6 +51,7 @@ import email.utils
 import hashlib
 import json
 import math
+import os
 import random
 import re
 import threading
@@ -159,6 +160,9 @@ class SimulatorConfig:
     allow_duplicate_names: bool = False
     # The Cognigy projects the endpoints dialect (cogwh.sim_endpoints) knows: others are 404.
     project_ids: tuple[str, ...] = ()
+    # The CA bundle (PEM) the Endpoint service trusts for its deliveries to ``settings.webhookUrl``
+    # (cogwh.sim_endpoint_service); None: the public roots.
+    delivery_ca_bundle: str | None = None
     clock: Callable[[], float] = dataclasses.field(default=time.monotonic, repr=False)
 
     def __post_init__(self) -> None:
@@ -179,6 +183,9 @@ class SimulatorConfig:
             raise ValueError("rate_per_minute must be > 0")
         if isinstance(self.burst, bool) or not isinstance(self.burst, int) or self.burst < 1:
             raise ValueError("burst must be an integer >= 1")
+        bundle = self.delivery_ca_bundle
+        if bundle is not None and not (isinstance(bundle, str) and bundle and os.path.isfile(bundle)):
+            raise ValueError("delivery_ca_bundle must name a readable PEM file")
 
 
 # --- the schema (what Cognigy accepts) -----------------------------------------------------------

@@ -87,6 +87,13 @@ def register(subparsers: Any) -> None:
         "--tls-cert", type=Path, metavar="FILE", help="PEM certificate (chain) to serve TLS with"
     )
     net.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key of --tls-cert")
+    net.add_argument(
+        "--delivery-ca-bundle",
+        type=Path,
+        metavar="FILE",
+        help="PEM CA bundle the Endpoint service trusts when it delivers outputs to an endpoint's "
+        "settings.webhookUrl (default: the public roots)",
+    )
     keys = parser.add_argument_group("API keys")
     keys.add_argument(
         "--api-key",
@@ -191,6 +198,14 @@ def run(args: argparse.Namespace) -> int:
 
     parser: argparse.ArgumentParser = args.parser
     _check_tls(parser, args.tls_cert, args.tls_key)
+    bundle = args.delivery_ca_bundle
+    if bundle is not None:
+        try:
+            ssl.create_default_context(cafile=str(bundle))
+        except (ssl.SSLError, OSError) as exc:
+            parser.error(
+                f"--delivery-ca-bundle: cannot load {bundle}: {getattr(exc, 'strerror', None) or exc}"
+            )
     env_keys = [k.strip() for k in os.environ.get(KEYS_ENV, "").split(",") if k.strip()]
     api_keys = tuple(dict.fromkeys([*args.api_key, *env_keys]))
     if not api_keys and not args.read_only_key:
@@ -214,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
             ),
             seed=args.seed,
             allow_duplicate_names=args.allow_duplicate_names,
+            delivery_ca_bundle=str(bundle) if bundle is not None else None,
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError too
         parser.error(_first_error(exc))
