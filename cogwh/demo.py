@@ -46,6 +46,80 @@ EXPECTED_SECOND = {
 }
 
 
+@dataclass(frozen=True)
+class CognigyChoice:
+    """Which Cognigy the local stack talks to: the dialect (``api``), and either the simulator
+    (``url`` None) or another Cognigy-compatible server at ``url`` with the API key read from an
+    environment variable (``cogwh up/demo --cognigy-url URL --cognigy-api-key-env VAR
+    [--cognigy-ca-bundle FILE] [--cognigy-project ID]``). The key never shows in a repr."""
+
+    api: str = "endpoints"
+    url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+    project_id: str = DEMO_PROJECT_ID
+
+    @classmethod
+    def from_args(cls, args: Any) -> CognigyChoice:
+        """From the parsed flags; :class:`cogwh.ops.CliError` (exit 2) naming the flag at fault."""
+        import os
+
+        from cognigy_webhooks.urls import url_problem
+
+        api = getattr(args, "cognigy_api", "endpoints")
+        url = getattr(args, "cognigy_url", None)
+        key_env = getattr(args, "cognigy_api_key_env", None)
+        bundle = getattr(args, "cognigy_ca_bundle", None)
+        project = getattr(args, "cognigy_project", None) or DEMO_PROJECT_ID
+        if url is None:
+            if key_env or bundle:
+                raise ops.CliError("--cognigy-api-key-env and --cognigy-ca-bundle go with --cognigy-url")
+            return cls(api=api, project_id=project)
+        problem = url_problem(url, plain_http="loopback", query=False)
+        if problem is not None:
+            raise ops.CliError(f"--cognigy-url {problem}")
+        if not key_env:
+            raise ops.CliError(
+                "--cognigy-url needs --cognigy-api-key-env VAR (the variable holding the API key)"
+            )
+        key = os.environ.get(key_env, "")
+        if not key:
+            raise ops.CliError(f"--cognigy-api-key-env: the variable {key_env} is not set or empty")
+        if bundle is not None and not Path(bundle).is_file():
+            raise ops.CliError(f"--cognigy-ca-bundle: {bundle} is not a readable file")
+        return cls(api=api, url=url.rstrip("/"), api_key=key, ca_bundle=bundle, project_id=project)
+
+    def parameters(self) -> dict[str, str]:
+        """The template parameters this choice overrides."""
+        params = {"CognigyApi": self.api}
+        if self.url is not None:
+            params.update(CognigyBaseUrl=self.url, CognigyEndpointUrl=self.url)
+            params["CognigyCaBundle"] = self.ca_bundle or ""
+        return params
+
+
+def add_cognigy_arguments(parser: Any) -> None:
+    """The flags of :class:`CognigyChoice` (``cogwh up`` and ``cogwh demo``)."""
+    parser.add_argument(
+        "--cognigy-api",
+        choices=("endpoints", "tutorial"),
+        default="endpoints",
+        help="the Cognigy API to speak: endpoints (Cognigy.AI's webhook Endpoints, default) or tutorial",
+    )
+    parser.add_argument(
+        "--cognigy-url", metavar="URL", help="another Cognigy-compatible server instead of the simulator"
+    )
+    parser.add_argument(
+        "--cognigy-api-key-env", metavar="VAR", help="the environment variable holding its API key"
+    )
+    parser.add_argument("--cognigy-ca-bundle", metavar="FILE", help="a CA bundle (PEM) to trust for it")
+    parser.add_argument(
+        "--cognigy-project",
+        metavar="ID",
+        help=f"the Cognigy project of the endpoints dialect (default: the simulator's {DEMO_PROJECT_ID})",
+    )
+
+
 @dataclass
 class Verdict:
     case: str
@@ -99,6 +173,7 @@ def local_world(
             rate_per_minute=rate_per_minute,
             burst=burst,
             project_ids=(DEMO_PROJECT_ID,),
+            delivery_ca_bundle=str(ca.ca_file),  # its Endpoint service delivers to local TLS servers
         )
     )
     with contextlib.ExitStack() as stack:
@@ -179,9 +254,33 @@ def quiet_functions() -> None:
     provider.flush_metrics = lambda raise_on_empty_metrics=False: provider.clear_metrics()  # type: ignore[method-assign]
 
 
-def run_demo(out: TextIO = sys.stdout, *, time_factor: float = 1.0, verbose: bool = False) -> int:
+def run_demo(
+    out: TextIO = sys.stdout,
+    *,
+    time_factor: float = 1.0,
+    verbose: bool = False,
+    choice: CognigyChoice | None = None,
+) -> int:
+    """The demo of ``choice``'s dialect: Cognigy.AI's Endpoints with the round trip
+    (:mod:`cogwh.demo_endpoints`), or the tutorial's signed deliveries (below)."""
+    choice = choice or CognigyChoice()
+    if choice.api == "endpoints":
+        from cogwh.demo_endpoints import run_endpoints_demo
+
+        return run_endpoints_demo(out, time_factor=time_factor, verbose=verbose, choice=choice)
+    return run_tutorial_demo(out, time_factor=time_factor, verbose=verbose, choice=choice)
+
+
+def run_tutorial_demo(
+    out: TextIO = sys.stdout,
+    *,
+    time_factor: float = 1.0,
+    verbose: bool = False,
+    choice: CognigyChoice | None = None,
+) -> int:
     from cogwh.localstack import LocalStack
 
+    choice = choice or CognigyChoice(api="tutorial")
     if not verbose:
         quiet_functions()
     print("cogwh demo: the main job on the embedded local stack (moto; no AWS, no Docker)\n", file=out)
@@ -201,8 +300,11 @@ def run_demo(out: TextIO = sys.stdout, *, time_factor: float = 1.0, verbose: boo
                 "DEMO_BILLING_SECRET": demo_secrets["billing-webhook"],
             },
         )
-        with LocalStack(ROOT, parameters=world.stack_parameters(), time_factor=time_factor) as stack:
-            stack.client("secretsmanager").create_secret(Name=API_KEY_SECRET_NAME, SecretString=world.api_key)
+        parameters = {**world.stack_parameters(), **choice.parameters()}
+        with LocalStack(ROOT, parameters=parameters, time_factor=time_factor) as stack:
+            stack.client("secretsmanager").create_secret(
+                Name=API_KEY_SECRET_NAME, SecretString=choice.api_key or world.api_key
+            )
             verdicts: list[Verdict] = []
             for round_no, expected in ((1, EXPECTED_FIRST), (2, EXPECTED_SECOND)):
                 title = (
