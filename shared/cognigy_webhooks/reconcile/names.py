@@ -147,12 +147,14 @@ def sort_out(
     )
 
 
-def describe_left(name: str, foreign: Sequence[HeldWebhook]) -> str | None:
-    """The result's note about same-named webhooks left alone (None when there are none)."""
+def describe_left(name: str, foreign: Sequence[HeldWebhook], *, marks: bool = True) -> str | None:
+    """The result's note about same-named webhooks left alone (None when there are none). ``marks``
+    False: the dialect's webhooks carry no marks (Cognigy.AI's Endpoints), only records tell."""
     if not foreign:
         return None
     ids = ", ".join(str(w.id) for w in foreign[:10]) + (", ..." if len(foreign) > 10 else "")
+    why = "that do not carry this stack's marks" if marks else "that no record of this stack names"
     return (
-        f"left {len(foreign)} other webhook(s) named {name!r} that do not carry this stack's marks "
+        f"left {len(foreign)} other webhook(s) named {name!r} {why} "
         f"(ids {ids}): Cognigy may deliver twice; delete or rename them in Cognigy"
     )

@@ -314,7 +314,7 @@ async def _tidy_up(
             f"removed {len(removed)} orphan webhook(s) of this stack named {name!r} "
             f"(ids {', '.join(removed[:10])}); kept {placed.webhook_id}"
         )
-    if left := describe_left(name, found.foreign):
+    if left := describe_left(name, found.foreign, marks=getattr(deps.cognigy, "marks", True)):
         notes.append(left)
     return notes
 
@@ -371,7 +371,7 @@ async def _delete(name: str, request: RegisterRequest, deps: RegisterDeps) -> Re
             keep, foreign, extra = found.keep, list(found.foreign), list(found.orphans)
             if keep is not None and str(keep.id) != webhook_id:  # the recorded one is gone
                 (extra if is_ours(keep, name) else foreign).insert(0, keep)
-            if left := describe_left(name, foreign):
+            if left := describe_left(name, foreign, marks=getattr(api, "marks", True)):
                 notes.append(left)
         if webhook_id:
             await deps.limiter.acquire(1)

@@ -221,3 +221,18 @@ def test_a_create_whose_answer_was_lost_is_resolved_by_listing_again_never_a_sec
     assert record is not None
     assert record.webhook_id == cognigy.named("lossy-hook")[0]["_id"]
     assert record.url_token_arn  # the listing's item carries the URLToken too
+
+
+def test_a_second_endpoint_of_a_recorded_name_is_left_alone_and_named(
+    h: Harness, cognigy: EndpointStore
+) -> None:
+    h.apply([_ep(h, "dup-hook")], cognigy=BLOCK)
+    (ours,) = cognigy.named("dup-hook")
+    theirs = _other(cognigy, "dup-hook")
+    run = h.apply([_ep(h, "dup-hook")], cognigy=BLOCK)
+    result = run.result("dup-hook")
+    assert result["outcome"] == "unchanged"
+    assert result["webhookId"] == ours["_id"]
+    assert theirs["_id"] in result["detail"]
+    assert "no record of this stack names" in result["detail"]
+    assert {e["_id"] for e in cognigy.named("dup-hook")} == {ours["_id"], theirs["_id"]}
