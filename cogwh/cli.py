@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "probe": "probe",
     "sign": "sign",
     "say": "say",
+    "export": "export",
 }
 
 

@@ -118,11 +118,40 @@ def _format_checker() -> FormatChecker:
     return checker
 
 
+#: What the create and update types leave out of a body (``Omit<IEndpoint_2_0, keyof IEntityMeta |
+#: "URLToken">`` in ``types/index.d.ts``), although ``endpointDataSchema`` lists ``URLToken`` and
+#: ``endpointSchema`` lists all of them: Cognigy sets these, a client never sends them.
+NOT_SENT = frozenset({"URLToken", "_id", "createdAt", "createdBy", "lastChanged", "lastChangedBy"})
+
+
 class EndpointSchemas:
-    """Validators for the package's ``endpointDataSchema`` (create) and ``endpointSchema`` (update)."""
+    """Validators for the package's ``endpointDataSchema`` and ``endpointSchema``, and which one a body
+    is held to (found in the installed package, ``build/shared/interfaces/resources/IEndpoint.js`` and
+    ``types/index.d.ts``):
+
+    - ``endpointDataSchema``: an endpoint's data fields, ``additionalProperties: false``, no
+      ``required``, no ``minProperties``. It has no ``projectId``.
+    - ``endpointSchema``: the stored endpoint, the data fields plus the entity meta (``_id``,
+      ``createdAt``, ...) and ``projectReference``/``organisationReference``, ``additionalProperties:
+      false`` and ``minProperties: 1``. It has no ``projectId`` either (the stored form is
+      ``projectReference``).
+    - A **create** body (``POST /v2.0/endpoints``, ``ICreateEndpointRestDataBody_2_0``) is
+      ``IProjectScope`` (``projectId``, a ``TMongoId``: required) plus the endpoint's data. The package
+      ships no runtime schema for the project scope, and both shipped schemas refuse ``projectId`` as
+      an additional property, so the whole body fits neither: the official client itself sends
+      ``projectId`` in the body (the REST layer takes the scope off before validating the data). A
+      create body is therefore held to: ``projectId`` present and 24 hex, and the rest to
+      ``endpointDataSchema``.
+    - An **update** body (``PATCH /v2.0/endpoints/{id}``, ``IUpdateEndpointRestDataBody_2_0``) has no
+      project scope (the id is in the path): it is held to ``endpointSchema`` (at least one field) and
+      to ``endpointDataSchema`` (no entity meta).
+    - Neither carries :data:`NOT_SENT` (the types omit them; the schemas alone would let ``URLToken``
+      through).
+    """
 
     def __init__(self, schemas: dict[str, Any]) -> None:
         checker = _format_checker()
+        self.raw = schemas
         self.data = Draft7Validator(schemas["endpointDataSchema"], format_checker=checker)
         self.endpoint = Draft7Validator(schemas["endpointSchema"], format_checker=checker)
 
@@ -133,13 +162,25 @@ class EndpointSchemas:
             for e in validator.iter_errors(body)
         )
 
+    @staticmethod
+    def _not_sent(body: dict[str, Any]) -> list[str]:
+        return [f"{key}: is Cognigy's to set, never sent" for key in sorted(NOT_SENT & body.keys())]
+
     def create_problems(self, body: dict[str, Any]) -> list[str]:
-        """A create body is ``projectId`` (the REST layer's scope) plus endpoint data."""
+        """A create body: ``projectId`` (the REST layer's project scope, a mongo id) plus endpoint data
+        held to ``endpointDataSchema``."""
+        found: list[str] = []
+        project = body.get("projectId")
+        if not isinstance(project, str) or not re.fullmatch(r"[0-9a-f]{24}", project):
+            found.append("projectId: is required (IProjectScope) and must be a 24-hex mongo id")
         data = {k: v for k, v in body.items() if k != "projectId"}
-        return self.problems(self.data, data)
+        return found + self._not_sent(data) + self.problems(self.data, data)
 
     def update_problems(self, body: dict[str, Any]) -> list[str]:
-        return self.problems(self.endpoint, body)
+        """A PATCH body: held to ``endpointSchema`` and ``endpointDataSchema`` (no project scope)."""
+        return sorted(
+            {*self._not_sent(body), *self.problems(self.endpoint, body), *self.problems(self.data, body)}
+        )
 
 
 @pytest.fixture(scope="session")

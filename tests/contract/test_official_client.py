@@ -5,8 +5,8 @@ simulator's endpoints dialect, and the bodies on the wire against the package's 
 updateEndpoint and deleteEndpoint against the simulator over TLS; the tests check what came back and
 what the simulator recorded. (b) every body the official client sent, and the bodies the simulator's
 own tests have it accept, validate against ``endpointDataSchema`` / ``endpointSchema``; bodies with
-fields the real API does not have are refused by both. Our own library has no client for this
-dialect yet: when it gets one, its bodies join (b).
+fields the real API does not have are refused by both. The bodies our own client
+(``CognigyEndpointsClient``) sends are held to the same schemas in ``test_our_client_bodies.py``.
 """
 
 from __future__ import annotations
