@@ -73,6 +73,13 @@ __all__ = [
 ]
 
 PASSWORD_ARN_PLACEHOLDER = "<fill in: arn of the Basic auth password>"
+
+
+def _holds_placeholder(spec: dict[str, Any]) -> bool:
+    auth = spec.get("basicAuth")
+    return isinstance(auth, dict) and auth.get("passwordArn") == PASSWORD_ARN_PLACEHOLDER
+
+
 URL_PLACEHOLDER = "<fill in: the webhook URL>"
 DEFAULT_BACKOFF = Backoff(max_attempts=4, base_delay=0.5, max_delay=30.0)
 
@@ -261,6 +268,8 @@ def exported_endpoint(remote: CognigyEndpoint, project_id: str) -> ExportedEndpo
         for error in exc.errors:
             if error["field"] == "url" and spec["url"] == URL_PLACEHOLDER:
                 continue  # said above, with what to do
+            if error["field"] == "basicAuth.passwordArn" and _holds_placeholder(spec):
+                continue  # a placeholder to fill in (counted in ``placeholders``); apply refuses it
             problems.append(f"{error['field']}: {error['message']}")
     return ExportedEndpoint(remote.id, remote.name, spec, tuple(problems), tuple(notes))
 

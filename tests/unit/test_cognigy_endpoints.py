@@ -242,3 +242,15 @@ def test_the_prefix_is_configurable_and_checked() -> None:
     with pytest.raises(ValueError, match="prefix"):
         CognigyEndpointsClient("k-1234", "https://api.example.com", prefix="new?x")
     assert "k-1234" not in repr(CognigyEndpointsClient("k-1234", "https://api.example.com"))
+
+
+def test_an_unfilled_secret_placeholder_is_refused_naming_the_field() -> None:
+    from cognigy_webhooks.errors import InvalidSpec
+    from cognigy_webhooks.export import PASSWORD_ARN_PLACEHOLDER
+
+    with pytest.raises(InvalidSpec) as refused:
+        _spec(basicAuth={"username": "u", "passwordArn": PASSWORD_ARN_PLACEHOLDER})
+    assert refused.value.errors[0]["field"] == "basicAuth.passwordArn"
+    assert "placeholder" in refused.value.errors[0]["message"]
+    with pytest.raises(InvalidSpec, match="signatureSecretArn"):
+        _spec(signatureHeader="X-Sig", signatureSecretArn="<fill in>")

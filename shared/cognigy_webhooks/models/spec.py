@@ -88,6 +88,20 @@ def _check_secret(value: SecretStr | None) -> SecretStr | None:
 
 
 Secret = Annotated[SecretStr, AfterValidator(_check_secret)]
+#: A Secrets Manager secret's ARN or name (what Secrets Manager allows in either): a placeholder left
+#: unfilled, such as ``<fill in: ...>`` from ``cogwh export``, is refused here, not when it is resolved.
+_SECRET_ID_RE = re.compile(r"[A-Za-z0-9/_+=.@:-]{1,2048}")
+
+
+def _check_secret_id(value: str) -> str:
+    if not _SECRET_ID_RE.fullmatch(value):
+        raise ValueError("must be a Secrets Manager secret ARN or name (a placeholder left to fill in?)")
+    return value
+
+
+SecretId = Annotated[
+    str, Field(description="a Secrets Manager secret ARN or name"), AfterValidator(_check_secret_id)
+]
 
 
 class HttpMethod(enum.StrEnum):
@@ -117,7 +131,7 @@ class BasicAuth(_Model):
 
     username: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^:\r\n]+$")]
     password: SecretStr | None = None
-    password_arn: str | None = None
+    password_arn: SecretId | None = None
 
     @model_validator(mode="after")
     def _one_password(self) -> BasicAuth:
@@ -170,7 +184,7 @@ class WebhookEndpoint(_Model):
     signature_header: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     signature_secret: Secret | None = None
     # Where the secret lives once the CLI or the API has stored it (Secrets Manager ARN).
-    signature_secret_arn: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    signature_secret_arn: SecretId | None = None
     signature_scheme: SignatureScheme = SignatureScheme.COGNIGY
     basic_auth: BasicAuth | None = None
     # Cognigy.AI's project, Flow and locale (the endpoints dialect); the tutorial's API ignores it.
