@@ -47,6 +47,7 @@ from cogwh.demo import (
     quiet_functions,
     render_desired,
 )
+from cogwh.sim_endpoints import store_of
 
 if TYPE_CHECKING:
     from cogwh.localstack import LocalStack
@@ -89,7 +90,7 @@ class BusConsumer:
         """The next delivery event of ``session_id`` (its ``detail``), None after ``timeout``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            resp = self._sqs.receive_message(QueueUrl=self._queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            resp = self._sqs.receive_message(QueueUrl=self._queue, MaxNumberOfMessages=10)
             found = None
             for message in resp.get("Messages", []):
                 self._sqs.delete_message(QueueUrl=self._queue, ReceiptHandle=message["ReceiptHandle"])
@@ -98,6 +99,9 @@ class BusConsumer:
                     found = detail
             if found is not None:
                 return found
+            time.sleep(
+                0.02
+            )  # polling SQS, as a consumer would (no long poll: moto's waits are whole seconds)
         return None
 
 
@@ -179,7 +183,9 @@ def run_endpoints_demo(
                 (e for name in EXPECTED_FIRST for e in ops.audit(stack, name)), key=lambda e: e.timestamp
             )
             print(ops.audit_table(events), file=out)
-            verdicts += round_trip(stack, gateway.base_url, password, world.ca.ca_file, choice, out)
+            verdicts += round_trip(
+                stack, gateway.base_url, password, world.ca.ca_file, choice, out, world.simulator_state
+            )
         return print_verdicts(verdicts, out)
 
 
@@ -205,7 +211,13 @@ def direct_checks(url: str, password: str, ca_file: Path) -> list[Verdict]:
 
 
 def round_trip(
-    stack: LocalStack, receiver_url: str, password: str, ca_file: Path, choice: CognigyChoice, out: TextIO
+    stack: LocalStack,
+    receiver_url: str,
+    password: str,
+    ca_file: Path,
+    choice: CognigyChoice,
+    out: TextIO,
+    simulator: Any = None,
 ) -> list[Verdict]:
     """Input into the bot, its output through Cognigy to the receiver and the bus, then Cognigy's
     failure modes against the receiver (see the module docstring)."""
@@ -218,14 +230,22 @@ def round_trip(
     endpoint_url = stack.outputs["CognigyEndpointUrl"]
     verify = choice.ca_bundle or str(ca_file)
     consumer = BusConsumer(stack)
+    store = store_of(simulator) if simulator is not None else None
     verdicts: list[Verdict] = []
     url = f"{receiver_url}/deliveries/{RECEIVER_NAME}"
     verdicts += direct_checks(url, password, ca_file)
 
-    def tell(session: str, text: str) -> None:
+    def tell(session: str, text: str) -> int | None:
+        """Input into the bot; the receiver's answer to the output Cognigy delivered for it (read off
+        the simulator's delivery log; None when that is not the simulator)."""
+        before = len(store.deliveries()) if store is not None else 0
         asyncio.run(
             say(endpoint_url, token, user_id="demo-user", session_id=session, text=text, verify=verify)
         )
+        if store is None:
+            return None
+        status = store.wait_deliveries(before + 1, timeout=30.0)[before].get("status")
+        return status if isinstance(status, int) else None
 
     if choice.url is not None:  # another server: it cannot be assumed to reach this machine's gateway
         print(
@@ -236,9 +256,9 @@ def round_trip(
         return verdicts
     print(f"\n== The round trip: say -> {endpoint_url}/<URLToken> -> Cognigy -> {url} -> the bus", file=out)
     session = "demo-" + uuid.uuid4().hex[:8]
-    tell(session, "hello from the demo")
+    status = tell(session, "hello from the demo")
     event = consumer.next_for(session)
-    got = "202, on the bus" if event is not None else "nothing on the bus"
+    got = f"{status}, on the bus" if event is not None else f"{status}, nothing on the bus"
     verdicts.append(Verdict("round trip: Cognigy's output, valid Basic auth", "202, on the bus", got))
     if event is not None:
         fields = {k: event.get(k) for k in ("userId", "sessionId", "text")}
@@ -256,13 +276,15 @@ def round_trip(
     )
     session = "echo-" + uuid.uuid4().hex[:8]
     text, echoed = "ping", 0
-    tell(session, text)
+    status = tell(session, text)
     for _ in range(LOOP_MAX_PER_WINDOW + 2):
+        if status == 508:  # the receiver stopped it: nothing reached the bus
+            break
         event = consumer.next_for(session, timeout=5.0)
         if event is None:
             break
         echoed += 1
-        tell(session, str(event.get("text") or text))
+        status = tell(session, str(event.get("text") or text))
     loops = [e for e in ops.audit(stack, RECEIVER_NAME) if e.action == "loop_detected"]
     got = f"{loops[-1].status_code} after {echoed} echoes" if loops else f"no stop after {echoed} echoes"
     verdicts.append(
