@@ -17,8 +17,8 @@ setup: $(VENV)/.installed ## create .venv and install the project (editable) wit
 demo: $(VENV)/.installed ## the main job on the embedded local stack (no AWS, no Docker)
 	$(BIN)/cogwh demo
 
-test: $(VENV)/.installed ## unit, integration and e2e tests
-	$(BIN)/pytest -q
+test: $(VENV)/.installed ## unit, integration and e2e tests (one worker per core; a test file stays on one)
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 lint: $(VENV)/.installed ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

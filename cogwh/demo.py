@@ -305,24 +305,41 @@ def run_tutorial_demo(
             stack.client("secretsmanager").create_secret(
                 Name=API_KEY_SECRET_NAME, SecretString=choice.api_key or world.api_key
             )
-            verdicts: list[Verdict] = []
-            for round_no, expected in ((1, EXPECTED_FIRST), (2, EXPECTED_SECOND)):
-                title = (
-                    "Apply examples/endpoints.yaml" if round_no == 1 else "Apply it again (nothing changed)"
-                )
-                print(f"\n== {title}", file=out)
-                result = ops.apply(stack, desired, on_progress=progress_printer(out))
-                if result.status != "SUCCEEDED":
-                    print(f"execution {result.status}: {result.error} {result.cause}", file=out)
-                    return 1
-                print("\n" + ops.summary_table(result.summary or {}), file=out)
-                verdicts += check(result.summary, expected, f"apply {round_no}")
-            print("\n== Audit log", file=out)
-            events = [e for name in EXPECTED_FIRST for e in ops.audit(stack, name)]
-            events.sort(key=lambda e: e.timestamp)
-            print(ops.audit_table(events), file=out)
+            applied = apply_twice(
+                stack, desired, "examples/endpoints.yaml", EXPECTED_FIRST, EXPECTED_SECOND, out
+            )
+            if applied is None:
+                return 1
+            verdicts = applied
             verdicts += delivery_checks(stack, demo_secrets, out)
         return print_verdicts(verdicts, out)
+
+
+def apply_twice(
+    stack: Any,
+    desired: dict[str, Any],
+    label: str,
+    first: dict[str, tuple[str, str | None]],
+    second: dict[str, tuple[str, str | None]],
+    out: TextIO,
+) -> list[Verdict] | None:
+    """Apply ``desired`` through the real state machine, then again (nothing changed), showing the
+    progress, the outcomes and the audit log; the verdicts against ``first`` and ``second``. None
+    when an execution did not succeed (said on ``out``)."""
+    verdicts: list[Verdict] = []
+    for round_no, expected in ((1, first), (2, second)):
+        title = f"Apply {label}" if round_no == 1 else "Apply it again (nothing changed)"
+        print(f"\n== {title}", file=out)
+        result = ops.apply(stack, desired, on_progress=progress_printer(out))
+        if result.status != "SUCCEEDED":
+            print(f"execution {result.status}: {result.error} {result.cause}", file=out)
+            return None
+        print("\n" + ops.summary_table(result.summary or {}), file=out)
+        verdicts += check(result.summary, expected, f"apply {round_no}")
+    print("\n== Audit log", file=out)
+    events = sorted((e for name in first for e in ops.audit(stack, name)), key=lambda e: e.timestamp)
+    print(ops.audit_table(events), file=out)
+    return verdicts
 
 
 def delivery_checks(stack: Any, secrets_by_name: dict[str, str], out: TextIO) -> list[Verdict]:

@@ -40,10 +40,9 @@ from cogwh.demo import (
     ROOT,
     CognigyChoice,
     Verdict,
-    check,
+    apply_twice,
     local_world,
     print_verdicts,
-    progress_printer,
     quiet_functions,
     render_desired,
 )
@@ -164,25 +163,12 @@ def run_endpoints_demo(
                     "BOT_OUTPUTS_PASSWORD": password,
                 },
             )
-            verdicts: list[Verdict] = []
-            for round_no, expected in ((1, EXPECTED_FIRST), (2, EXPECTED_SECOND)):
-                title = (
-                    f"Apply {EXAMPLE.relative_to(ROOT)}"
-                    if round_no == 1
-                    else "Apply it again (nothing changed)"
-                )
-                print(f"\n== {title}", file=out)
-                result = ops.apply(stack, desired, on_progress=progress_printer(out))
-                if result.status != "SUCCEEDED":
-                    print(f"execution {result.status}: {result.error} {result.cause}", file=out)
-                    return 1
-                print("\n" + ops.summary_table(result.summary or {}), file=out)
-                verdicts += check(result.summary, expected, f"apply {round_no}")
-            print("\n== Audit log", file=out)
-            events = sorted(
-                (e for name in EXPECTED_FIRST for e in ops.audit(stack, name)), key=lambda e: e.timestamp
+            applied = apply_twice(
+                stack, desired, str(EXAMPLE.relative_to(ROOT)), EXPECTED_FIRST, EXPECTED_SECOND, out
             )
-            print(ops.audit_table(events), file=out)
+            if applied is None:
+                return 1
+            verdicts = applied
             verdicts += round_trip(
                 stack, gateway.base_url, password, world.ca.ca_file, choice, out, world.simulator_state
             )

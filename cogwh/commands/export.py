@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from cogwh import ops
+from cogwh.commands import pem_file
 
 EXAMPLE = """\
 examples:
@@ -69,12 +70,6 @@ def _rate(text: str) -> float:
     return value
 
 
-def _pem_file(text: str) -> str:
-    if not Path(text).is_file():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a readable file")
-    return text
-
-
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "export",
@@ -94,7 +89,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--ca-bundle",
         metavar="FILE",
-        type=_pem_file,
+        type=pem_file,
         help="trust the CAs in this PEM file for Cognigy's API (--local uses the local CA)",
     )
     p.add_argument(

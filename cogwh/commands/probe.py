@@ -7,8 +7,9 @@ import argparse
 import asyncio
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from cogwh.commands import pem_file
 
 if TYPE_CHECKING:
     from cognigy_webhooks.models import ProbeReport
@@ -34,12 +35,6 @@ def _days(text: str) -> int:
     return value
 
 
-def _pem_file(text: str) -> str:
-    if not Path(text).is_file():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a readable file")
-    return text
-
-
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "probe",
@@ -60,7 +55,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--ca-bundle",
         metavar="FILE",
-        type=_pem_file,
+        type=pem_file,
         help="trust the CAs in this PEM file instead of the public roots",
     )
     p.add_argument(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cogwh import ops
+from cogwh.commands import pem_file
 
 EXAMPLE = """\
 examples:
@@ -39,12 +40,6 @@ _FLAGS = {
     "endpointUrl": "--endpoint-url",
     "verify": "--ca-bundle",
 }
-
-
-def _pem_file(text: str) -> str:
-    if not Path(text).is_file():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a readable file")
-    return text
 
 
 def register(sub: Any) -> None:
@@ -73,7 +68,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--ca-bundle",
         metavar="FILE",
-        type=_pem_file,
+        type=pem_file,
         help="trust the CAs in this PEM file (a local Endpoint service; --local uses the local CA)",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -8,6 +8,7 @@ contract test that silently skips would prove nothing.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -58,6 +59,15 @@ def install_official_client(prefix: Path = PREFIX, env: dict[str, str] | None = 
     if _installed_version(package_dir) == CLIENT_VERSION:
         return package_dir
     prefix.mkdir(parents=True, exist_ok=True)
+    # `make test` runs on two workers (pytest-xdist): one installs, the other waits for it
+    with (prefix / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _installed_version(package_dir) == CLIENT_VERSION:
+            return package_dir
+        return _npm_install(prefix, package_dir, env)
+
+
+def _npm_install(prefix: Path, package_dir: Path, env: dict[str, str] | None) -> Path:
     spec = f"{CLIENT_PACKAGE}@{CLIENT_VERSION}"
     try:
         done = subprocess.run(

@@ -239,6 +239,7 @@ async def test_a_connection_dropped_before_the_create_creates_once(
         (READ_ONLY_KEY, endpoint(), CognigyForbidden),
         (None, endpoint(headers={"X-Cognigy-Route": "a"}), CognigyRejected),
     ],
+    ids=["revoked-key", "read-only-key", "rejected-spec"],  # the keys are random: never in an id
 )
 async def test_permanent_errors_are_raised_at_once(
     simulator: RunningSimulator, key: str | None, spec: WebhookEndpoint, error: type[Exception]

@@ -168,15 +168,24 @@ def _desired_endpoints(
     return raw_endpoints
 
 
+def _listed(result: Plan, listing: Callable[[], Mapping[str, Any]], without: str) -> Mapping[str, Any] | None:
+    """The listing's answer, or None when it failed: then ``Plan.listing`` says why and what the
+    apply goes ``without``."""
+    try:
+        held = listing()
+    except (CognigyWebhooksError, TimeoutError) as exc:
+        result.listing = f"failed ({type(exc).__name__}): {without}"
+        logger.warning("listing Cognigy failed", extra={"error": type(exc).__name__})
+        return None
+    result.listing = "complete"
+    return held
+
+
 def _list_once(result: Plan, names: list[str], inventory: Inventory) -> None:
     """Give each item what Cognigy holds under its name; a failed listing only says why."""
-    try:
-        held = inventory(names)
-    except (CognigyWebhooksError, TimeoutError) as exc:
-        result.listing = f"failed ({type(exc).__name__}): orphans and drift are not looked for"
-        logger.warning("listing Cognigy failed", extra={"error": type(exc).__name__})
+    held = _listed(result, lambda: inventory(names), "orphans and drift are not looked for")
+    if held is None:
         return
-    result.listing = "complete"
     for item in result.items:
         ids = list(held.get(str(item.endpoint["name"]), []))
         item.cognigy = CognigyHeld(listed=True, ids=ids)
@@ -197,13 +206,9 @@ def _list_projects(
         project = target.get("projectId") if item.action == "apply" else known.get(name)
         if isinstance(project, str) and project:
             wanted[name] = project
-    try:
-        held = inventory(wanted)
-    except (CognigyWebhooksError, TimeoutError) as exc:
-        result.listing = f"failed ({type(exc).__name__}): drift and adoption are looked for per endpoint"
-        logger.warning("listing Cognigy failed", extra={"error": type(exc).__name__})
+    held = _listed(result, lambda: inventory(wanted), "drift and adoption are looked for per endpoint")
+    if held is None:
         return
-    result.listing = "complete"
     for item in result.items:
         found = held.get(str(item.endpoint["name"]))
         if found is not None:

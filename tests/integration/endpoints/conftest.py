@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from cogwh.demo import API_KEY_SECRET_NAME, ROOT, LocalWorld, local_world
+from cogwh.demo import LocalWorld, local_world
 from cogwh.localstack import LocalStack
 from cogwh.sim_endpoints import EndpointStore, store_of
 from cogwh.simulator import SimulatorConfig
-from tests.integration.reconcile.harness import BURST, RATE_PER_MINUTE, Harness, in_flight, stack_parameters
+from tests.integration.reconcile.harness import BURST, RATE_PER_MINUTE, Harness, clean_harness, serve_stack
 
 
 @pytest.fixture(scope="package")
@@ -31,19 +31,12 @@ def simulator_config(world: LocalWorld) -> SimulatorConfig:
 
 @pytest.fixture(scope="module")
 def stack(world: LocalWorld) -> Iterator[LocalStack]:
-    with LocalStack(ROOT, parameters=stack_parameters(world), time_factor=0.0) as local:
-        local.client("secretsmanager").create_secret(Name=API_KEY_SECRET_NAME, SecretString=world.api_key)
-        yield local
-        in_flight(local).wait_idle()
+    yield from serve_stack(world)
 
 
 @pytest.fixture
 def h(stack: LocalStack, world: LocalWorld, simulator_config: SimulatorConfig) -> Harness:
-    harness = Harness(stack, world)
-    harness.in_flight.wait_idle()
-    harness.sim.reset(simulator_config)
-    harness.wipe()
-    return harness
+    return clean_harness(stack, world, simulator_config)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import threading
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -197,3 +198,24 @@ class Harness:
         ):
             for item in self.raw_items(output):
                 ddb.delete_item(TableName=self.stack.outputs[output], Key={k: item[k] for k in keys})
+
+
+def serve_stack(world: LocalWorld) -> Iterator[LocalStack]:
+    """A module's local stack next to ``world`` (waits instant, the roomy budget, the API key stored),
+    closed once every Lambda invocation of it has ended (a fixture body: ``yield from``)."""
+    from cogwh.demo import API_KEY_SECRET_NAME, ROOT
+
+    with LocalStack(ROOT, parameters=stack_parameters(world), time_factor=0.0) as local:
+        local.client("secretsmanager").create_secret(Name=API_KEY_SECRET_NAME, SecretString=world.api_key)
+        yield local
+        in_flight(local).wait_idle()
+
+
+def clean_harness(stack: LocalStack, world: LocalWorld, config: Any) -> Harness:
+    """A harness on a clean slate: nothing of the previous test still running, the simulator reset to
+    ``config``, the tables emptied."""
+    harness = Harness(stack, world)
+    harness.in_flight.wait_idle()  # nothing of the previous test may write after the wipe
+    harness.sim.reset(config)
+    harness.wipe()
+    return harness
