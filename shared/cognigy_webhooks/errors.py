@@ -127,10 +127,13 @@ class InvalidSettings(CognigyWebhooksError, ValueError):
 
 class CognigyError(CognigyWebhooksError):
     """Any failure talking to Cognigy's REST API. ``trace_id``: the ``traceId`` of Cognigy's RFC 7807
-    error body when it gave one (what Cognigy's support asks for; kept in the audit event)."""
+    error body when it gave one (what Cognigy's support asks for; kept in the audit event);
+    ``cognigy_code``: that body's ``code``, Cognigy's own error number (1002 not found, 1004 conflict,
+    1005 invalid argument, 1008 internal)."""
 
     reason: ClassVar[str] = "cognigy_error"
     trace_id: str | None = None
+    cognigy_code: int | None = None
 
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         self.status_code = status_code

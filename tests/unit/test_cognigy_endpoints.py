@@ -197,6 +197,7 @@ def test_an_rfc_7807_body_becomes_a_typed_error_with_its_fields_and_trace_id() -
     error = map_cognigy_error("POST", "/new/v2.0/endpoints", _problem(400, details=details))
     assert isinstance(error, CognigyRejected)
     assert error.trace_id == "trace-4f2a9c"
+    assert error.cognigy_code == 1005
     assert error.field_errors == details
     assert "the request is not valid" in str(error)
     assert "traceId trace-4f2a9c" in str(error)

@@ -155,6 +155,9 @@ def map_cognigy_error(
     trace_id = _trace_id(body)
     error = _http_error(where, outcome, body, scrub, f" (traceId {trace_id})" if trace_id else "")
     error.trace_id = trace_id
+    code = body.get("code") if isinstance(body, dict) else None
+    if isinstance(code, int) and not isinstance(code, bool) and 0 <= code < 1_000_000:
+        error.cognigy_code = code
     return error
 
 
