@@ -164,13 +164,7 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
         recorded_id=recorded_id,
         up_to_date=bool(existing and existing.spec_hash == desired_hash and existing.status == status),
         maybe_applied=stored.create_maybe_applied,
-        # the plan's listing saw duplicates under the name, or no longer saw the recorded webhook
-        # (or, for Endpoints, saw one under a name nothing recorded: adopt it after a look-up)
-        in_doubt=held is not None
-        and (
-            (recorded_id not in held.ids if recorded_id is not None or not endpoints else bool(held.ids))
-            or len(held.ids) > 1
-        ),
+        in_doubt=_in_doubt(held, recorded_id, endpoints=endpoints),
         listed_absent=endpoints and held is not None and not held.ids and not stored.create_maybe_applied,
         moved=endpoints
         and listed_changed is not None
@@ -276,6 +270,19 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
         status_code=placed.status_code,
         detail=note,
     )
+
+
+def _in_doubt(held: Any, recorded_id: str | None, *, endpoints: bool) -> bool:
+    """Whether the plan's listing says the name must be looked up: it saw duplicates under the name,
+    or no longer saw the recorded webhook, or (Endpoints, whose listing is complete) saw one under a
+    name nothing records, to adopt after a look-up."""
+    if held is None:
+        return False
+    if len(held.ids) > 1:
+        return True
+    if recorded_id is None and endpoints:
+        return bool(held.ids)
+    return recorded_id not in held.ids
 
 
 def _keep_url_token(name: str, placed: Placed, existing: Any, deps: RegisterDeps) -> str | None:
