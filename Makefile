@@ -38,5 +38,5 @@ build: ## sam build (needs the SAM CLI)
 deploy: build ## sam deploy (guided the first time)
 	sam deploy --guided
 
-clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .aws-sam
+clean: ## remove the venv, caches, build output and the local stack's state (.cogwh/)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .aws-sam .cogwh

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import secrets
 import ssl
 import string
@@ -212,17 +211,14 @@ def render_desired(path: Path, values: dict[str, str]) -> dict[str, Any]:
 
 
 def progress_printer(out: TextIO) -> Callable[[dict[str, Any]], None]:
-    """One line per state an endpoint enters (from the execution history)."""
+    """One line per endpoint step (from the execution history, read by
+    :func:`cognigy_webhooks.ops.step_of`: a failed probe is shown failed, never as ``ProbePassed``)."""
+    from cognigy_webhooks.ops import step_of
 
     def show(event: dict[str, Any]) -> None:
-        details = event.get("stateEnteredEventDetails")
-        if not details or details.get("name") in ("Plan", "ApplyEach", "Summarize"):
-            return
-        try:
-            name = json.loads(details.get("input") or "{}").get("endpoint", {}).get("name", "?")
-        except ValueError:
-            name = "?"
-        print(f"  {name:<22} -> {details['name']}", file=out)
+        step = step_of(event)
+        if step is not None:
+            print(step.line(), file=out)
 
     return show
 

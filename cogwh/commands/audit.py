@@ -12,7 +12,13 @@ from cogwh import ops
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
-        "audit", help="show an endpoint's audit log", description="Audit events, newest first."
+        "audit",
+        help="show an endpoint's audit log",
+        description="Audit events, newest first (--json: as the management API shows them).",
+        epilog="examples:\n  cogwh audit bot-outputs --local\n"
+        "  cogwh audit orders-webhook --stack prod --json\n\n"
+        "exit status: 0 listed, 2 bad input, 3 environment (no stack, no credentials, unreachable).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("name", help="endpoint name")
     p.add_argument("--limit", type=int, default=50, help="at most this many events (default 50)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -34,11 +35,11 @@ def run(args: argparse.Namespace) -> int:
     from cogwh.ops import CliError
 
     if args.time_factor < 0:
-        print("cogwh demo: --time-factor must be >= 0")
+        print("cogwh demo: --time-factor must be >= 0", file=sys.stderr)
         return 2
     try:
         choice = CognigyChoice.from_args(args)
     except CliError as exc:
-        print(f"cogwh demo: {exc}")
+        print(f"cogwh demo: {exc}", file=sys.stderr)
         return exc.exit_code
     return run_demo(time_factor=args.time_factor, verbose=args.verbose, choice=choice)

@@ -128,7 +128,9 @@ def _outputs(stack: ops.StackHandle) -> dict[str, str]:
     except ops.CliError as exc:
         raise ops.CliError(str(exc), exit_code=3) from None
     except Exception as exc:  # botocore: no credentials, no network, ...
-        raise ops.CliError(f"cannot read the stack's outputs: {type(exc).__name__}", exit_code=3) from None
+        raise ops.environment_error(exc) or ops.CliError(
+            f"cannot read the stack's outputs: {type(exc).__name__}", exit_code=3
+        ) from None
     missing = [name for name in OUTPUTS if not outputs.get(name)]
     if missing:
         raise ops.CliError(
@@ -148,7 +150,9 @@ def _api_key(stack: ops.StackHandle, secret_id: str) -> str:
     except StoreError as exc:
         raise ops.CliError(f"cannot read the Cognigy API key: {exc}", exit_code=3) from None
     except Exception as exc:  # botocore outside the resolver's wrapping (credentials, endpoint)
-        raise ops.CliError(f"cannot reach Secrets Manager: {type(exc).__name__}", exit_code=3) from None
+        raise ops.environment_error(exc) or ops.CliError(
+            f"cannot reach Secrets Manager: {type(exc).__name__}", exit_code=3
+        ) from None
 
 
 def _client(args: argparse.Namespace, outputs: dict[str, str], api_key: str) -> Any:
@@ -279,12 +283,8 @@ def run(args: argparse.Namespace) -> int:
             hint = f" (try again in {exc.retry_after:g} s)"
         print(f"cogwh export: Cognigy refused: {exc}{hint}", file=sys.stderr)
         return 1
-    try:
-        if args.output is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        _report(export, str(args.output) if args.output is not None else "stdout")
-    except BrokenPipeError:  # a closed pipe ends quietly (and so does the flush at exit)
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if args.output is None:  # a closed pipe ends quietly: cogwh.cli.main
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    _report(export, str(args.output) if args.output is not None else "stdout")
     return 0

@@ -44,6 +44,10 @@ def register(sub: Any) -> None:
             "require TLS 1.2 or 1.3, describe the certificate and time each phase. Sends no credentials "
             "and follows no redirect. Exit status: 0 passed, 1 failed, 2 bad usage."
         ),
+        epilog="examples:\n  cogwh probe https://hooks.example.com/cognigy\n"
+        "  cogwh probe https://localhost:18443/deliveries/bot-outputs --allow-private-networks "
+        "--ca-bundle CA.pem --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("url", metavar="URL", help="the https URL to probe")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -91,10 +95,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"cogwh probe: error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(report.model_dump(mode="json"), indent=2))
+        print(json.dumps(report.model_dump(mode="json", by_alias=True), indent=2))
     else:
         print(render(report))
     return 0 if report.passed else 1
+
+
+def probe_hint(report: ProbeReport) -> str | None:
+    """The flag that gets past a refusal a user can be stuck on, or None."""
+    from cognigy_webhooks.models.probe import CertificateProblem, ProbeReason
+
+    if report.reason is ProbeReason.BLOCKED_ADDRESS:
+        return "a private or loopback address: add --allow-private-networks for a local target"
+    if report.reason is ProbeReason.CERTIFICATE_INVALID and report.detail == CertificateProblem.UNTRUSTED:
+        return "the certificate is not signed by a public root: --ca-bundle FILE trusts a private CA"
+    return None
 
 
 def _ms(value: float | None) -> str:
@@ -133,6 +148,9 @@ def render(report: ProbeReport) -> str:
         )
     )
     rows.extend(("warning", w) for w in report.warnings)
+    hint = probe_hint(report)
+    if hint is not None:
+        rows.append(("hint", hint))
     width = max(len(k) for k, _ in rows)
     lines = [f"{report.url}  {verdict} ({reason})"]
     lines.extend(f"  {k.ljust(width)}  {v}" for k, v in rows)

@@ -164,7 +164,9 @@ def _send(args: argparse.Namespace) -> dict[str, Any]:
     except ops.CliError:
         raise
     except Exception as exc:  # botocore: no credentials, no network, ...
-        raise ops.CliError(f"cannot read the stack's outputs: {type(exc).__name__}", exit_code=3) from None
+        raise ops.environment_error(exc) or ops.CliError(
+            f"cannot read the stack's outputs: {type(exc).__name__}", exit_code=3
+        ) from None
     endpoint_url = args.endpoint_url or outputs.get("CognigyEndpointUrl")
     if not endpoint_url:
         raise ops.CliError(
@@ -177,7 +179,9 @@ def _send(args: argparse.Namespace) -> dict[str, Any]:
     except ops.CliError:
         raise
     except Exception as exc:  # botocore outside the library's wrapping (credentials, endpoint)
-        raise ops.CliError(f"cannot reach AWS: {type(exc).__name__}", exit_code=3) from None
+        raise ops.environment_error(exc) or ops.CliError(
+            f"cannot reach AWS: {type(exc).__name__}", exit_code=3
+        ) from None
     ca = args.ca_bundle or (_local_ca_file() if args.local else None)
     try:
         result = asyncio.run(
@@ -221,16 +225,12 @@ def run(args: argparse.Namespace) -> int:
             hint = f" (try again in {exc.retry_after:g} s)"
         print(f"cogwh say: {exc}{hint}", file=sys.stderr)
         return 1
-    try:
-        if args.json:
-            print(json.dumps(outcome, indent=2, ensure_ascii=False))
-        else:
-            print(
-                f"sent to {outcome['endpoint']} (userId {outcome['userId']}, "
-                f"sessionId {outcome['sessionId']}): HTTP {outcome['statusCode']}; "
-                "the outputs go to the endpoint's webhook"
-            )
-        sys.stdout.flush()
-    except BrokenPipeError:  # a closed pipe ends quietly
-        sys.stderr.close()
+    if args.json:  # a closed pipe ends quietly: cogwh.cli.main
+        print(json.dumps(outcome, indent=2, ensure_ascii=False))
+    else:
+        print(
+            f"sent to {outcome['endpoint']} (userId {outcome['userId']}, "
+            f"sessionId {outcome['sessionId']}): HTTP {outcome['statusCode']}; "
+            "the outputs go to the endpoint's webhook"
+        )
     return 0

@@ -25,6 +25,8 @@ API keys: --api-key and --read-only-key may be repeated. Keys given on a command
 to other local users; ${KEYS_ENV} (comma-separated read-write keys) keeps them out of the
 process list. The simulator prints its URL once it listens (use --port 0 for a free port).
 
+exit status: 0 stopped, 2 bad input, 3 cannot listen (the port is taken).
+
 example:
   cogwh simulator --port 8443 --api-key demo-key --read-only-key ro-key \\
       --tls-cert leaf.pem --tls-key leaf.key --rate-per-minute 600 --burst 10 --fault-5xx 0.05
@@ -247,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
             f"cogwh simulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
             file=sys.stderr,
         )
-        return 1
+        return 3  # the environment (the port is taken), as for every command
     sock.listen(512)
     port = sock.getsockname()[1]
     scheme = "https" if args.tls_cert else "http"

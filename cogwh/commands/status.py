@@ -12,7 +12,12 @@ from cogwh import ops
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
-        "status", help="show every recorded endpoint", description="List the endpoint records."
+        "status",
+        help="show every recorded endpoint",
+        description="List the endpoint records (--json: the records as the management API shows them).",
+        epilog="examples:\n  cogwh status --local\n  cogwh status --stack prod --json\n\n"
+        "exit status: 0 listed, 2 bad input, 3 environment (no stack, no credentials, unreachable).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--json", action="store_true", help="print records as JSON")
     ops.add_target_arguments(p)

@@ -23,8 +23,9 @@ Standard library only: the receiver imports this module at cold start.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Self
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidSettings",
     "InvalidSpec",
     "InvalidStreamRecord",
+    "NotFound",
     "RecordConflict",
     "SecretStoreError",
     "SecretUnavailable",
@@ -72,23 +74,89 @@ class InvalidInput(CognigyWebhooksError, ValueError):
 
     reason: ClassVar[str] = "invalid_input"
 
-    def __init__(self, errors: list[dict[str, str]]) -> None:
+    def __init__(self, errors: list[dict[str, str]], *, summary: str | None = None) -> None:
         self.errors = errors
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid input")
+        super().__init__(
+            summary or "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid input"
+        )
 
     @classmethod
-    def from_validation_error(cls, exc: Any, prefix: str = "") -> Self:
-        """Build from a pydantic ValidationError without ever echoing the input values."""
-        errors = []
+    def from_validation_error(
+        cls,
+        exc: Any,
+        prefix: str = "",
+        *,
+        data: Any = None,
+        known_fields: Callable[[tuple[str | int, ...]], Iterable[str] | None] | None = None,
+    ) -> Self:
+        """Build from a pydantic ValidationError without ever echoing the input values.
+
+        ``data`` (the input that was validated) lets the message for people name a list item by its
+        ``name``: ``endpoints[orders-webhook].timeoutMs: ...``, not ``endpoints.0.timeoutMs`` (an item
+        without a usable name keeps its index). Each error's ``field`` keeps the plain path
+        (``endpoints.0.timeoutMs``, what an API client indexes with) and gains ``endpoint``: the name
+        of the item it is in. ``known_fields(loc)`` gives the field names the mapping at ``loc``
+        accepts (the model's aliases): an unknown field is then said with the nearest one
+        (``timeoutMS`` -> "is not a known field: did you mean timeoutMs?")."""
+        errors: list[dict[str, str]] = []
+        said: list[str] = []
         for err in exc.errors(include_input=False, include_url=False):
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
-            errors.append(
-                {
-                    "field": f"{prefix}{loc}" if loc else (prefix.rstrip(".") or "spec"),
-                    "message": str(err.get("msg", "invalid")).removeprefix("Value error, "),
-                }
-            )
-        return cls(errors)
+            path = tuple(p for p in err.get("loc", ()) if p != "__root__")
+            loc = ".".join(str(p) for p in path)
+            named, item = _location(path, data)
+            message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            if err.get("type") == "extra_forbidden" and path:
+                message = "is not a known field"
+                known = known_fields(path[:-1]) if known_fields is not None else None
+                near = _nearest(str(path[-1]), known or ())
+                if near is not None:
+                    message += f": did you mean {near}?"
+            error = {
+                "field": f"{prefix}{loc}" if loc else (prefix.rstrip(".") or "spec"),
+                "message": message,
+            }
+            if item is not None:
+                error["endpoint"] = item
+            errors.append(error)
+            said.append(f"{prefix}{named}: {message}" if named else f"{error['field']}: {message}")
+        return cls(errors, summary="; ".join(said) or None)
+
+
+#: A list item is named in a location by its ``name`` when that is a short printable string.
+_ITEM_NAME_RE = re.compile(r"[^\x00-\x1f\x7f\[\]]{1,100}")
+
+
+def _location(path: tuple[Any, ...], data: Any) -> tuple[str, str | None]:
+    """``path`` as text for people: ``a.b.0.c``, with each list item that has a usable ``name`` in
+    ``data`` written ``a[that-name]`` instead of ``a.0``; and the first such name (None if none)."""
+    text = ""
+    first: str | None = None
+    node = data
+    for part in path:
+        name = None
+        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+            node = node[part]
+            candidate = node.get("name") if isinstance(node, dict) else None
+            if isinstance(candidate, str) and _ITEM_NAME_RE.fullmatch(candidate):
+                name = candidate
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+        if name is not None and text:
+            text += f"[{name}]"
+            first = first or name
+        else:
+            text += f".{part}" if text else str(part)
+    return text, first
+
+
+def _nearest(name: str, known: Iterable[str]) -> str | None:
+    """The known field ``name`` was most likely meant to be (case first, then spelling), or None."""
+    choices = [k for k in known if k != name]
+    for choice in choices:
+        if choice.lower() == name.lower():
+            return choice
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 class InvalidSpec(InvalidInput):
@@ -110,6 +178,18 @@ class InvalidProbeRequest(InvalidSpec):
     the handlers that catch that keep catching it."""
 
     reason: ClassVar[str] = "invalid_probe_request"
+
+
+class NotFound(CognigyWebhooksError, LookupError):
+    """What a request names does not exist: an endpoint record, an execution (the API answers 404,
+    the command line exits 2). ``field`` names the argument that named it (``name``,
+    ``executionId``); the message names the thing, never a secret."""
+
+    reason: ClassVar[str] = "not_found"
+
+    def __init__(self, message: str, *, field: str) -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class InvalidSettings(CognigyWebhooksError, ValueError):

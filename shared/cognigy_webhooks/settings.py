@@ -21,6 +21,7 @@ from cognigy_webhooks.errors import InvalidSettings
 from cognigy_webhooks.settings_base import Env, declared, present, refuse
 
 __all__ = [
+    "ApiSettings",
     "AuditSyncSettings",
     "DeployTriggerSettings",
     "InvalidSettings",
@@ -123,6 +124,28 @@ class RegisterSettings(StackTables):
 class DeployTriggerSettings(_EnvSettings):
     config_bucket: Annotated[str, Env("CONFIG_BUCKET"), Field(min_length=3)]
     state_machine_arn: Annotated[str, Env("RECONCILE_STATE_MACHINE_ARN"), Field(min_length=3)]
+
+
+class ApiSettings(StackTables):
+    """The management API's function: the tables, the config bucket and the reconcile state machine
+    it reads and starts, the stack's name (its secrets' prefix), the dialect (what a plan refuses),
+    and the probe function's own probe settings (``POST /endpoints/{name}/probe`` probes as the
+    reconcile's probe step does)."""
+
+    config_bucket: Annotated[str, Env("CONFIG_BUCKET"), Field(min_length=3)]
+    state_machine_arn: Annotated[str, Env("RECONCILE_STATE_MACHINE_ARN"), Field(min_length=3)]
+    stack_name: Annotated[str, Env("STACK_NAME"), Field(min_length=1, max_length=128)] = "cognigy-webhooks"
+    cognigy_api: Annotated[Literal["endpoints", "tutorial"], Env("COGNIGY_API")] = "endpoints"
+    probe_allow_private_networks: Annotated[bool, Env("PROBE_ALLOW_PRIVATE_NETWORKS")] = False
+    probe_ca_bundle: Annotated[str | None, Env("PROBE_CA_BUNDLE")] = None
+    probe_cert_warning_days: Annotated[int, Env("PROBE_CERT_WARNING_DAYS"), Field(ge=0, le=3650)] = 21
+
+    @field_validator("probe_ca_bundle")
+    @classmethod
+    def _readable_file(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError("must name a readable PEM file")
+        return value
 
 
 class AuditSyncSettings(_EnvSettings):

@@ -97,6 +97,6 @@ def test_bad_cognigy_flags_are_named_and_exit_2(
 ) -> None:
     with mock.patch.dict(os.environ, {"K": "a-key"}):
         assert cli.main(["demo", *argv]) == 2
-    said = capsys.readouterr().out
+    said = capsys.readouterr().err
     assert message in said
     assert "Traceback" not in said

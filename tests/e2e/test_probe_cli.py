@@ -63,7 +63,7 @@ def test_tls11_only_server_exits_1_with_tls_version_unsupported(
     report = json.loads(done.stdout)
     assert report["reason"] == "tls_version_unsupported"
     assert report["passed"] is False
-    assert report["tls_version"] == "TLSv1.1"
+    assert report["tlsVersion"] == "TLSv1.1"
 
 
 def test_json_has_the_promised_top_level_fields(
@@ -78,20 +78,20 @@ def test_json_has_the_promised_top_level_fields(
         "passed",
         "reachable",
         "reason",
-        "tls_version",
-        "cert_days_left",
-        "status_code",
-        "timings_ms",
+        "tlsVersion",
+        "certDaysLeft",
+        "statusCode",
+        "timingsMs",
     } <= set(report)
-    assert (report["passed"], report["reachable"], report["reason"], report["status_code"]) == (
+    assert (report["passed"], report["reachable"], report["reason"], report["statusCode"]) == (
         True,
         True,
         "ok",
         200,
     )
-    assert report["tls_version"] == "TLSv1.3"
-    assert report["cert_days_left"] > 0
-    assert set(report["timings_ms"]) == {"dns", "connect", "tls", "first_byte", "total"}
+    assert report["tlsVersion"] == "TLSv1.3"
+    assert report["certDaysLeft"] > 0
+    assert set(report["timingsMs"]) == {"dns", "connect", "tls", "firstByte", "total"}
 
 
 def test_metadata_address_exits_1_blocked_without_any_connection(

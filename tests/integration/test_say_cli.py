@@ -281,7 +281,7 @@ def test_no_running_local_stack_is_reported(
     monkeypatch.setenv(ops.STATE_FILE_ENV, str(tmp_path / "absent.json"))
     code = run_say("x", "--user", "u", "--session", "s", "--text", "hi", "--local")
     out, err = capsys.readouterr()
-    assert code == 2
+    assert code == 3  # the environment, as for every command
     assert "no local stack is running" in err
     assert_no_trace(out, err)
 

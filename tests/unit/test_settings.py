@@ -19,7 +19,14 @@ from cognigy_webhooks.settings_base import Env, declared, integer, parsed
 from cognigy_webhooks.settings_receive import ReceiveSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-PYDANTIC = ("ProbeSettings", "PlanSettings", "RegisterSettings", "DeployTriggerSettings", "AuditSyncSettings")
+PYDANTIC = (
+    "ProbeSettings",
+    "PlanSettings",
+    "RegisterSettings",
+    "DeployTriggerSettings",
+    "AuditSyncSettings",
+    "ApiSettings",
+)
 SETTINGS_CLASSES: dict[str, Any] = {name: getattr(pydantic_settings, name) for name in PYDANTIC} | {
     "ReceiveSettings": ReceiveSettings
 }

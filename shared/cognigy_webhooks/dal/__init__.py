@@ -14,6 +14,7 @@
 - :mod:`~cognigy_webhooks.dal.executions`: Step Functions: reconcile executions started, described,
   stopped.
 - :mod:`~cognigy_webhooks.dal.clients`: boto3 clients made on first use.
+- :mod:`~cognigy_webhooks.dal.cursors`: the opaque page cursors of the paged listings.
 
 The RateLimitTable's writer is :class:`cognigy_webhooks.ratelimit.DynamoRateLimiter`, beside the
 in-process token bucket. AWS failures become :class:`~cognigy_webhooks.errors.StoreError` (register

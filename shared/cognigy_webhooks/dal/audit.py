@@ -24,7 +24,7 @@ from cognigy_webhooks.dal.clients import LazyClients
 from cognigy_webhooks.dal.schema import Audit, delivery_audit_item, from_item
 from cognigy_webhooks.errors import DeliveryStoreError, StoreError
 
-__all__ = ["AuditLog", "audit_put", "query_audit"]
+__all__ = ["AuditLog", "audit_put", "query_audit", "query_audit_page"]
 
 
 def audit_put(table: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -42,24 +42,49 @@ def query_audit(
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` audit events of ``name`` in time order (newest first unless told), as plain
     fields without ``sk``. :class:`StoreError` when DynamoDB fails."""
+    events, _more = query_audit_page(client, table, name, limit=limit, newest_first=newest_first)
+    return events
+
+
+def query_audit_page(
+    client: Any,
+    table: str,
+    name: str,
+    *,
+    limit: int,
+    newest_first: bool,
+    after_sk: str | None = None,
+    more: bool = False,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page: up to ``limit`` audit events of ``name`` in time order (newest first unless told),
+    starting after the event whose sort key is ``after_sk``, as plain fields without ``sk``. With
+    ``more`` the second value is the sort key of the page's last event when more may follow (else
+    None): one item beyond the page is asked for, so a page that ends the log says so."""
     kwargs: dict[str, Any] = {
         "TableName": table,
         "KeyConditionExpression": "#n = :n",
         "ExpressionAttributeNames": {"#n": Audit.NAME},
         "ExpressionAttributeValues": {":n": {"S": name}},
         "ScanIndexForward": not newest_first,
-        "Limit": limit,
+        "Limit": limit + 1 if more else limit,
     }
+    if after_sk is not None:
+        kwargs["ExclusiveStartKey"] = {Audit.NAME: {"S": name}, Audit.SK: {"S": after_sk}}
     try:
         resp = client.query(**kwargs)
     except (ClientError, BotoCoreError) as exc:
         raise StoreError.from_aws(f"reading the audit log of {name!r}", exc) from exc
+    items = resp.get("Items", [])
+    page = items[:limit]
+    last_sk: str | None = None
+    if more and page and (len(items) > limit or "LastEvaluatedKey" in resp):
+        last_sk = str(from_item(page[-1]).get(Audit.SK))
     events = []
-    for item in resp.get("Items", []):
+    for item in page:
         data = from_item(item)
         data.pop(Audit.SK, None)
         events.append(data)
-    return events
+    return events, last_sk
 
 
 class AuditLog:

@@ -3,21 +3,37 @@
 An execution is named after what it reconciles (:meth:`Executions.name_for`: its source and a digest
 of the desired-set version), so a repeated trigger (a redeploy, the same apply twice) runs it once:
 starting a name that already exists is not an error, it answers that execution (``started`` False).
-Failures are :class:`~cognigy_webhooks.errors.StoreError` with the AWS error code and AWS's message.
+
+Executions are listed newest first, a page at a time (:meth:`Executions.page`: Step Functions'
+``nextToken`` wrapped in an opaque cursor, see :mod:`cognigy_webhooks.dal.cursors`), and an
+execution's history is read a page at a time (:meth:`Executions.history_page`). An execution is
+named by its name or its ARN (:meth:`Executions.arn_of`): only this state machine's; another is
+:class:`~cognigy_webhooks.errors.NotFound`, as is an execution Step Functions does not know.
+Other failures are :class:`~cognigy_webhooks.errors.StoreError` with the AWS error code and AWS's
+message.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cognigy_webhooks.errors import StoreError, aws_error_code
+from cognigy_webhooks.dal import cursors
+from cognigy_webhooks.errors import InvalidInput, NotFound, StoreError, aws_error_code
 
-__all__ = ["ExecutionStatus", "Executions"]
+__all__ = ["MAX_LIST_PAGE", "ExecutionPage", "ExecutionStatus", "Executions"]
+
+#: The most executions one page may hold (Step Functions allows up to 1000).
+MAX_LIST_PAGE = 100
+#: An execution's name as Step Functions allows it (and as :meth:`Executions.name_for` makes them).
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+_GONE = ("ExecutionDoesNotExist", "InvalidArn")
 
 
 @dataclass(frozen=True)
@@ -30,6 +46,19 @@ class ExecutionStatus:
     output: str | None = None
     error: str | None = None
     cause: str | None = None
+    name: str | None = None
+    input: str | None = field(default=None, repr=False)
+    start_date: datetime | None = None
+    stop_date: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionPage:
+    """One page of executions, newest first (``output``/``input`` not read), and the next page's
+    cursor (None: the last)."""
+
+    items: list[ExecutionStatus]
+    next_cursor: str | None = None
 
 
 class Executions:
@@ -64,11 +93,36 @@ class Executions:
         except BotoCoreError as exc:
             raise StoreError.from_aws(f"starting execution {name!r}", exc) from exc
 
+    def arn_of(self, execution: str) -> str:
+        """The ARN of this state machine's execution named ``execution`` (its name, or its ARN).
+        :class:`NotFound` for an ARN of another state machine; :class:`InvalidInput` naming
+        ``executionId`` for what is neither."""
+        prefix = self.arn_for("")
+        if execution.startswith("arn:"):
+            if not execution.startswith(prefix) or not _NAME.fullmatch(execution[len(prefix) :]):
+                raise NotFound(f"no execution {execution} of this stack", field="executionId")
+            return execution
+        if not _NAME.fullmatch(execution):
+            raise InvalidInput(
+                [
+                    {
+                        "field": "executionId",
+                        "message": "must be an execution's name (letters, digits, - and _, at most 80) "
+                        "or its ARN",
+                    }
+                ]
+            )
+        return prefix + execution
+
     def describe(self, execution_arn: str) -> ExecutionStatus:
-        """Where an execution stands."""
+        """Where an execution stands. :class:`NotFound` when Step Functions does not know it."""
         try:
             resp = self._sfn.describe_execution(executionArn=execution_arn)
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            if aws_error_code(exc) in _GONE:
+                raise NotFound(f"no execution {execution_arn}", field="executionId") from None
+            raise StoreError.from_aws(f"describing execution {execution_arn}", exc) from exc
+        except BotoCoreError as exc:
             raise StoreError.from_aws(f"describing execution {execution_arn}", exc) from exc
         return ExecutionStatus(
             execution_arn=execution_arn,
@@ -76,16 +130,73 @@ class Executions:
             output=resp.get("output"),
             error=resp.get("error"),
             cause=resp.get("cause"),
+            name=resp.get("name"),
+            input=resp.get("input"),
+            start_date=resp.get("startDate"),
+            stop_date=resp.get("stopDate"),
         )
+
+    def page(self, *, limit: int = 20, cursor: str | None = None) -> ExecutionPage:
+        """One page of this state machine's executions, newest first: at most ``limit``
+        (1..:data:`MAX_LIST_PAGE`), after the position ``cursor`` holds. :class:`InvalidInput`
+        naming ``limit`` or ``cursor``."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_PAGE:
+            raise InvalidInput(
+                [{"field": "limit", "message": f"must be an integer from 1 to {MAX_LIST_PAGE}"}]
+            )
+        kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn, "maxResults": limit}
+        if cursor is not None:
+            kwargs["nextToken"] = cursors.decode("executions", cursor, ("t",))["t"]
+        try:
+            resp = self._sfn.list_executions(**kwargs)
+        except ClientError as exc:
+            if aws_error_code(exc) == "InvalidToken":
+                raise InvalidInput([{"field": "cursor", "message": "has expired or is damaged"}]) from None
+            raise StoreError.from_aws("listing executions", exc) from exc
+        except BotoCoreError as exc:
+            raise StoreError.from_aws("listing executions", exc) from exc
+        items = [
+            ExecutionStatus(
+                execution_arn=str(e["executionArn"]),
+                status=str(e["status"]),
+                name=e.get("name"),
+                start_date=e.get("startDate"),
+                stop_date=e.get("stopDate"),
+            )
+            for e in resp.get("executions", [])
+        ]
+        token = resp.get("nextToken")
+        return ExecutionPage(items, cursors.encode("executions", {"t": token}) if token else None)
+
+    def history_page(
+        self, execution_arn: str, *, token: str | None = None, max_results: int = 1000
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of an execution's history, oldest first, and the token of the next (None: no
+        more yet; a running execution's history grows). :class:`NotFound` when it does not exist."""
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": max_results}
+        if token:
+            kwargs["nextToken"] = token
+        try:
+            resp = self._sfn.get_execution_history(**kwargs)
+        except ClientError as exc:
+            if aws_error_code(exc) in _GONE:
+                raise NotFound(f"no execution {execution_arn}", field="executionId") from None
+            raise StoreError.from_aws(f"reading the history of {execution_arn}", exc) from exc
+        except BotoCoreError as exc:
+            raise StoreError.from_aws(f"reading the history of {execution_arn}", exc) from exc
+        return [dict(e) for e in resp.get("events", [])], resp.get("nextToken") or None
 
     def stop(self, execution_arn: str, *, cause: str) -> bool:
         """Stop a running execution (``cause`` is recorded with it: never a secret). False when it had
-        already ended."""
+        already ended; :class:`NotFound` when it does not exist."""
+        if self.describe(execution_arn).status != "RUNNING":
+            return False
         try:
-            desc = self._sfn.describe_execution(executionArn=execution_arn)
-            if desc.get("status") != "RUNNING":
-                return False
             self._sfn.stop_execution(executionArn=execution_arn, error="Stopped", cause=cause)
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            if aws_error_code(exc) in _GONE:
+                raise NotFound(f"no execution {execution_arn}", field="executionId") from None
+            raise StoreError.from_aws(f"stopping execution {execution_arn}", exc) from exc
+        except BotoCoreError as exc:
             raise StoreError.from_aws(f"stopping execution {execution_arn}", exc) from exc
         return True

@@ -2,7 +2,10 @@
 every record change (the register side: pydantic records in, items of :mod:`cognigy_webhooks.dal.schema` out).
 
 Conditional writes everywhere; no Scan: records are listed through the ``ByType`` index, audit events
-by Query on the endpoint's name (:func:`cognigy_webhooks.dal.audit.query_audit`). The record and its
+by Query on the endpoint's name (:func:`cognigy_webhooks.dal.audit.query_audit`). Both also come a
+page at a time (:meth:`Store.page_records`, :meth:`Store.audit_page`: a bounded ``limit``, an opaque
+cursor from :mod:`cognigy_webhooks.dal.cursors`, one item beyond the page asked for so that the last
+page has no cursor). The record and its
 audit event are written in ONE transaction, so a record never changes without its audit event and vice
 versa.
 
@@ -26,22 +29,32 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cognigy_webhooks.dal.audit import audit_put, query_audit
+from cognigy_webhooks.dal import cursors
+from cognigy_webhooks.dal.audit import audit_put, query_audit, query_audit_page
 from cognigy_webhooks.dal.schema import Endpoint, audit_item, from_item, record_fields, to_item
-from cognigy_webhooks.errors import EndpointClaimed, RecordConflict, StoreError, aws_error_code
+from cognigy_webhooks.errors import (
+    EndpointClaimed,
+    InvalidInput,
+    RecordConflict,
+    StoreError,
+    aws_error_code,
+)
 from cognigy_webhooks.models.records import AuditEvent, EndpointRecord
 
-__all__ = ["CLAIM_EXPIRES", "CLAIM_TOKEN", "MAYBE_APPLIED", "Store", "StoredEndpoint"]
+__all__ = ["CLAIM_EXPIRES", "CLAIM_TOKEN", "MAX_PAGE", "MAYBE_APPLIED", "Page", "Store", "StoredEndpoint"]
 
 # The create claim's attributes on an EndpointsTable item (the protocol's, not the record's).
 CLAIM_TOKEN = Endpoint.CLAIM_TOKEN
 CLAIM_EXPIRES = Endpoint.CLAIM_EXPIRES
 MAYBE_APPLIED = Endpoint.CREATE_MAYBE_APPLIED  # also EndpointRecord.create_maybe_applied
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+T = TypeVar("T")
+#: The most items one page may hold (records and audit events alike).
+MAX_PAGE = 100
 
 
 def _dump(model: EndpointRecord | AuditEvent) -> dict[str, Any]:
@@ -61,6 +74,20 @@ class StoredEndpoint:
     record: EndpointRecord | None
     claimed: bool = False
     create_maybe_applied: bool = False
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing: its items and the opaque cursor of the next page (None: the last)."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def _check_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput([{"field": "limit", "message": f"must be an integer from 1 to {MAX_PAGE}"}])
+    return limit
 
 
 def _record_of(data: dict[str, Any]) -> EndpointRecord | None:
@@ -225,6 +252,36 @@ class Store:
                 return
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
+    def page_records(self, *, limit: int = 50, cursor: str | None = None) -> Page[EndpointRecord]:
+        """One page of the records in name order (the ``ByType`` index, never a Scan): at most
+        ``limit`` (1..:data:`MAX_PAGE`), after the position ``cursor`` (a ``next_cursor`` this
+        method gave) holds. One record beyond the page is asked for, so the last page has no cursor.
+        :class:`InvalidInput` naming ``limit`` or ``cursor``."""
+        _check_limit(limit)
+        kwargs: dict[str, Any] = {
+            "TableName": self.endpoints_table,
+            "IndexName": Endpoint.BY_TYPE_INDEX,
+            "KeyConditionExpression": "#t = :t",
+            "ExpressionAttributeNames": {"#t": Endpoint.RECORD_TYPE},
+            "ExpressionAttributeValues": {":t": {"S": Endpoint.TYPE_ENDPOINT}},
+            "Limit": limit + 1,
+        }
+        if cursor is not None:
+            after = cursors.decode("records", cursor, ("n",))["n"]
+            kwargs["ExclusiveStartKey"] = {
+                Endpoint.NAME: {"S": after},
+                Endpoint.RECORD_TYPE: {"S": Endpoint.TYPE_ENDPOINT},
+            }
+        try:
+            resp = self._ddb.query(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError.from_aws("listing records", exc) from exc
+        items = resp.get("Items", [])
+        records = [r for r in (_record_of(from_item(item)) for item in items[:limit]) if r is not None]
+        more = len(items) > limit or "LastEvaluatedKey" in resp
+        last = records[-1].name if records else None
+        return Page(records, cursors.encode("records", {"n": last}) if more and last else None)
+
     def commit(
         self,
         *,
@@ -288,6 +345,33 @@ class Store:
             raise StoreError.from_aws(what, exc) from exc
 
     # --- audit ------------------------------------------------------------------------------------
+
+    def audit_page(
+        self, name: str, *, limit: int = 50, cursor: str | None = None, newest_first: bool = True
+    ) -> Page[AuditEvent]:
+        """One page of ``name``'s audit events, newest first unless told: at most ``limit``
+        (1..:data:`MAX_PAGE`), after the position ``cursor`` holds (a cursor of another endpoint's
+        log is refused). :class:`InvalidInput` naming ``limit`` or ``cursor``."""
+        _check_limit(limit)
+        after: str | None = None
+        if cursor is not None:
+            position = cursors.decode("audit", cursor, ("n", "s"))
+            if position["n"] != name:
+                raise InvalidInput([{"field": "cursor", "message": "is a cursor of another endpoint's log"}])
+            after = position["s"]
+        events, last_sk = query_audit_page(
+            self._ddb,
+            self.audit_table,
+            name,
+            limit=limit,
+            newest_first=newest_first,
+            after_sk=after,
+            more=True,
+        )
+        return Page(
+            [AuditEvent.model_validate(data) for data in events],
+            cursors.encode("audit", {"n": name, "s": last_sk}) if last_sk else None,
+        )
 
     def audit_for(self, name: str, *, limit: int = 50, newest_first: bool = True) -> list[AuditEvent]:
         """Up to ``limit`` audit events of ``name``, newest first unless told."""

@@ -13,11 +13,13 @@ import enum
 import hashlib
 import json
 import re
-from typing import Annotated, Any
+import types
+from typing import Annotated, Any, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
+    BaseModel,
     Field,
     SecretStr,
     ValidationError,
@@ -342,11 +344,60 @@ class WebhookEndpoint(_Model):
 
 
 def parse_endpoint(data: Any) -> WebhookEndpoint:
-    """Validate a spec from plain data; raises :class:`InvalidSpec` naming each field at fault."""
+    """Validate a spec from plain data; raises :class:`InvalidSpec` naming each field at fault (an
+    unknown field with the nearest known one)."""
     try:
         return WebhookEndpoint.model_validate(data)
     except ValidationError as exc:
-        raise InvalidSpec.from_validation_error(exc) from None
+        raise InvalidSpec.from_validation_error(
+            exc, data=data, known_fields=lambda loc: field_aliases(WebhookEndpoint, loc)
+        ) from None
+
+
+def field_aliases(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str] | None:
+    """The field names (aliases) the mapping at ``loc`` inside ``model`` accepts, following nested
+    models, list items and optional fields; None when ``loc`` leads to no model. For the "did you
+    mean" of an unknown field (:meth:`~cognigy_webhooks.errors.InvalidInput.from_validation_error`)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            current = _unwrap(current)
+            if get_origin(current) is not list:
+                return None
+            current = get_args(current)[0]
+            continue
+        found = _model_in(current)
+        if found is None:
+            return None
+        field = next((f for n, f in found.model_fields.items() if part in (n, f.alias)), None)
+        if field is None:
+            return None
+        current = field.annotation
+    found = _model_in(current)
+    return None if found is None else [f.alias or n for n, f in found.model_fields.items()]
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X`` from ``Annotated[X, ...]`` and from ``X | None``."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model an annotation holds: itself, or inside ``X | None`` / ``Annotated[X, ...]``."""
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
 
 
 class DesiredSet(_Model):
@@ -361,21 +412,49 @@ class DesiredSet(_Model):
     def _spread_cognigy(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("endpoints"), list):
             defaults = data.get("cognigy")
+            if isinstance(defaults, dict) and not _valid_target(defaults):
+                return data  # said once, at cognigy.<field>, not again for every endpoint
             return {**data, "endpoints": [with_cognigy_defaults(e, defaults) for e in data["endpoints"]]}
         return data
 
     @model_validator(mode="after")
     def _unique_names(self) -> DesiredSet:
-        seen: set[str] = set()
-        for ep in self.endpoints:
-            if ep.name in seen:
-                raise ValueError(f"endpoint name {ep.name!r} is declared twice")
-            seen.add(ep.name)
+        first: dict[str, int] = {}
+        problems = []
+        for index, ep in enumerate(self.endpoints):
+            if ep.name in first:
+                problems.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "duplicate_name",
+                            "is declared twice (the endpoints at positions {first} and {second} of the list)",
+                            {"first": first[ep.name] + 1, "second": index + 1},
+                        ),
+                        loc=("endpoints", index, "name"),
+                        input=None,
+                    )
+                )
+            first.setdefault(ep.name, index)
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self
 
 
+def _valid_target(data: dict[str, Any]) -> bool:
+    try:
+        CognigyTarget.model_validate(data)
+    except ValidationError:
+        return False
+    return True
+
+
 def parse_desired_set(data: Any) -> DesiredSet:
+    """Validate a desired set; raises :class:`InvalidSpec` naming each field at fault, an endpoint's
+    by its name (``endpoints[orders-webhook].timeoutMs``), an unknown field with the nearest known
+    one."""
     try:
         return DesiredSet.model_validate(data)
     except ValidationError as exc:
-        raise InvalidSpec.from_validation_error(exc) from None
+        raise InvalidSpec.from_validation_error(
+            exc, data=data, known_fields=lambda loc: field_aliases(DesiredSet, loc)
+        ) from None

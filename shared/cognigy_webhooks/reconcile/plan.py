@@ -12,6 +12,14 @@ item carries the webhook ids its name holds there (:class:`CognigyHeld`), so the
 a name up only when it holds duplicates or lacks the recorded id. A failed listing never stops the
 plan: the items go without (``listed`` False) and ``Plan.listing`` says why.
 
+A deletion alone (``{"delete": [names], "source": ...}``, no desired set: what the management API's
+``DELETE /endpoints/{name}`` starts) plans the deletion of exactly those names and nothing else: no
+desired set is read, nothing else is pruned, and the state machine runs it as it runs any plan.
+
+:func:`check_endpoint` is the one validation of a desired endpoint (plain secrets refused, what the
+dialect cannot express refused naming the field, the spec's own rules): the plan runs it on each
+endpoint, and so does the side-effect-free preview (:mod:`cognigy_webhooks.ops`).
+
 Two dialects (``dialect``): for Cognigy.AI's Endpoints the desired set's top-level ``cognigy:`` block
 (projectId, flowId, localeId) is spread into every endpoint (its own block wins field by field), the
 fields an Endpoint cannot honour are refused naming the field and what to use instead
@@ -35,7 +43,20 @@ from cognigy_webhooks.models import WebhookEndpoint, _Model, parse_endpoint, wit
 from cognigy_webhooks.observability import logger
 from cognigy_webhooks.secrets import plain_secret_fields
 
-__all__ = ["CognigyHeld", "Inventory", "Plan", "PlanItem", "plan", "spec_to_state"]
+__all__ = [
+    "MAX_DELETIONS",
+    "CognigyHeld",
+    "Dialect",
+    "Inventory",
+    "Plan",
+    "PlanItem",
+    "check_endpoint",
+    "plan",
+    "spec_to_state",
+]
+
+#: The most names one deletion-only input may hold (a desired set's own bound).
+MAX_DELETIONS = 1000
 
 
 class CognigyHeld(_Model):
@@ -96,6 +117,15 @@ def plan(
     prune = execution_input.get("prune", False)
     if not isinstance(prune, bool):
         raise InvalidSpec([{"field": "prune", "message": "must be true or false"}])
+    if "delete" in execution_input:
+        result = Plan(execution_id=execution_id, source=source, prune=False)
+        for name in _deletions(execution_input):
+            result.items.append(PlanItem(action="delete", endpoint={"name": name}))
+        if dialect == "endpoints" and endpoint_inventory is not None:
+            _list_projects(result, endpoint_inventory, recorded_projects)
+        elif inventory is not None:
+            _list_once(result, [str(i.endpoint["name"]) for i in result.items], inventory)
+        return result
     raw_endpoints = _desired_endpoints(execution_input, load_desired)
 
     result = Plan(execution_id=execution_id, source=source, prune=prune)
@@ -103,13 +133,7 @@ def plan(
     for index, raw in enumerate(raw_endpoints):
         label = raw.get("name") if isinstance(raw, dict) and isinstance(raw.get("name"), str) else f"#{index}"
         try:
-            if isinstance(raw, dict) and (plain := _plain_secret_field(raw)):
-                raise InvalidSpec(
-                    [{"field": plain, "message": "store secrets in Secrets Manager and pass their ARN"}]
-                )
-            if dialect == "endpoints" and isinstance(raw, dict) and (refused := unsupported_fields(raw)):
-                raise InvalidSpec(refused)
-            spec = parse_endpoint(raw)
+            spec = check_endpoint(raw, dialect=dialect)
         except InvalidSpec as exc:
             result.invalid.append(
                 {"name": label, "outcome": "failed", "reason": "invalid_spec", "detail": str(exc)[:500]}
@@ -140,6 +164,37 @@ def plan(
     elif inventory is not None and set(names) & set(recorded):
         _list_once(result, names, inventory)
     return result
+
+
+def check_endpoint(raw: Any, *, dialect: Dialect, allow_plain_secrets: bool = False) -> WebhookEndpoint:
+    """One desired endpoint as a plan takes it: no secret in clear (execution state carries ARNs
+    only; ``allow_plain_secrets`` for a preview, where they are still to be moved), nothing the
+    dialect cannot express, the spec's own rules. :class:`InvalidSpec` naming each field at fault
+    (the first plain secret alone, before anything else)."""
+    if not allow_plain_secrets and isinstance(raw, dict) and (plain := _plain_secret_field(raw)):
+        raise InvalidSpec(
+            [{"field": plain, "message": "store secrets in Secrets Manager and pass their ARN"}]
+        )
+    if dialect == "endpoints" and isinstance(raw, dict) and (refused := unsupported_fields(raw)):
+        raise InvalidSpec(refused)
+    return parse_endpoint(raw)
+
+
+def _deletions(execution_input: dict[str, Any]) -> list[str]:
+    """The names a deletion-only input deletes (each once, in the order given)."""
+    if "desired" in execution_input or "desiredRef" in execution_input:
+        raise InvalidSpec([{"field": "delete", "message": "goes without desired or desiredRef"}])
+    if execution_input.get("prune"):
+        raise InvalidSpec([{"field": "prune", "message": "a deletion alone prunes nothing"}])
+    names = execution_input["delete"]
+    if not isinstance(names, list) or not names or len(names) > MAX_DELETIONS:
+        raise InvalidSpec(
+            [{"field": "delete", "message": f"must be a list of 1 to {MAX_DELETIONS} endpoint names"}]
+        )
+    for index, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            raise InvalidSpec([{"field": f"delete.{index}", "message": "must be an endpoint name"}])
+    return list(dict.fromkeys(names))
 
 
 def _desired_endpoints(
