@@ -23,7 +23,6 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cognigy_webhooks.cognigy.endpoints import endpoint_hash
 from cognigy_webhooks.dal.secretsmanager import secret_name
 from cognigy_webhooks.errors import InvalidSpec
 from cognigy_webhooks.models import DesiredSet, WebhookEndpoint, parse_desired_set, parse_endpoint
@@ -32,7 +31,7 @@ from cognigy_webhooks.models.spec import with_cognigy_defaults
 from cognigy_webhooks.ops.access import StackAccess
 from cognigy_webhooks.ops.shapes import PLAN_ACTIONS, FieldError, PlanEntry, PlanView
 from cognigy_webhooks.reconcile.plan import Dialect, check_endpoint, plan
-from cognigy_webhooks.reconcile.register import resolve_basic_auth, resolve_for_cognigy
+from cognigy_webhooks.reconcile.register import told_to_cognigy
 from cognigy_webhooks.secrets import move_spec_secrets, plain_secret_fields
 
 __all__ = ["check_desired", "expected_digest", "plan_desired"]
@@ -73,14 +72,9 @@ def check_desired(desired: Any, *, prefix: str = "desiredSet") -> DesiredSet:
 
 def expected_digest(spec: WebhookEndpoint, resolve: Callable[[str], str], *, dialect: Dialect) -> str:
     """The ``specHash`` the register step records for ``spec`` (secrets resolved by ``resolve``): the
-    twin of its own computation in :func:`cognigy_webhooks.reconcile.register.register` (endpoints:
-    Basic auth resolved, :func:`endpoint_hash`; tutorial: loop marks, headers and Basic auth
-    resolved, the signature secret's digest). ``tests/integration/test_management_api.py`` holds the
-    two to the same answer for both dialects."""
-    if dialect == "endpoints":
-        return endpoint_hash(resolve_basic_auth(spec, resolve))
-    secret = resolve(spec.signature_secret_arn) if spec.signature_secret_arn else None
-    return resolve_for_cognigy(spec, resolve).spec_hash(resolved_secret=secret)
+    register step's own :func:`~cognigy_webhooks.reconcile.register.told_to_cognigy` (one computation
+    for the plan's preview and the apply)."""
+    return told_to_cognigy(spec, resolve, endpoints=dialect == "endpoints")[2]
 
 
 class _Secrets:

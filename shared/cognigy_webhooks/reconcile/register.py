@@ -74,7 +74,7 @@ from cognigy_webhooks.reconcile.task import RegisterDeps, RegisterRequest, Regis
 from cognigy_webhooks.reconcile.throttle import throttled_for_state_machine
 from cognigy_webhooks.secrets import reference_target
 
-__all__ = ["register", "resolve_for_cognigy"]
+__all__ = ["register", "resolve_basic_auth", "resolve_for_cognigy", "told_to_cognigy"]
 
 
 async def register(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult:
@@ -108,6 +108,20 @@ def resolve_basic_auth(spec: WebhookEndpoint, resolve: Callable[[str], str]) -> 
         update={"password": SecretStr(resolve(auth.password_arn)), "password_arn": None}
     )
     return spec.model_copy(update={"basic_auth": resolved})
+
+
+def told_to_cognigy(
+    spec: WebhookEndpoint, resolve: Callable[[str], str], *, endpoints: bool
+) -> tuple[WebhookEndpoint, str | None, str]:
+    """What Cognigy is told for ``spec`` in its dialect: the spec with its secrets resolved, the
+    signature secret (tutorial), and the ``specHash`` the record keeps (it covers the resolved values,
+    so a rotation behind the same ARN is drift too). The plan's preview computes the same."""
+    secret = resolve(spec.signature_secret_arn) if spec.signature_secret_arn else None
+    if endpoints:
+        told = resolve_basic_auth(spec, resolve)
+        return told, secret, endpoint_hash(told)
+    told = resolve_for_cognigy(spec, resolve)
+    return told, secret, told.spec_hash(resolved_secret=secret)
 
 
 def resolve_for_cognigy(spec: WebhookEndpoint, resolve: Callable[[str], str]) -> WebhookEndpoint:
@@ -144,13 +158,7 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
     api = deps.cognigy.scoped(_project_of(spec)) if endpoints else deps.cognigy
     # What Cognigy is told: secrets resolved (signature secret, secret header values, Basic auth). The
     # hash covers the resolved values, so a rotation behind the same ARN is drift too.
-    secret = deps.resolve_secret(spec.signature_secret_arn) if spec.signature_secret_arn else None
-    if endpoints:
-        for_cognigy = resolve_basic_auth(spec, deps.resolve_secret)
-        desired_hash = endpoint_hash(for_cognigy)
-    else:
-        for_cognigy = resolve_for_cognigy(spec, deps.resolve_secret)
-        desired_hash = for_cognigy.spec_hash(resolved_secret=secret)
+    for_cognigy, secret, desired_hash = told_to_cognigy(spec, deps.resolve_secret, endpoints=endpoints)
     stored = deps.store.read(name)
     existing = stored.record
     record = with_probe(base_record(name, stored), request.probe)
