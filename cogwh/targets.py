@@ -1,5 +1,6 @@
 """Local HTTPS target servers for the demo: real TLS on 127.0.0.1 with a chosen protocol range
-(a healthy TLS 1.3 server, a TLS 1.2-only one, a legacy TLS 1.1-only one), and a port that is down."""
+(a healthy TLS 1.3 server, a TLS 1.2-only one, a legacy TLS 1.1-only one), a port that is down, and
+a :class:`SwitchableTarget` (the watch scene's: up, down, or answering a chosen status, on one port)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class _Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(min(length, 1 << 20))
         body = b'{"ok":true}'
-        self.send_response(200)
+        self.send_response(getattr(self.server, "status", 200))
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -38,9 +39,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _TLSServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, context: ssl.SSLContext) -> None:
+    def __init__(self, context: ssl.SSLContext, port: int = 0) -> None:
         self.context = context
-        super().__init__(("127.0.0.1", 0), _Handler)
+        self.status = 200
+        super().__init__(("127.0.0.1", port), _Handler)
 
     def get_request(self) -> tuple[socket.socket, object]:
         sock, addr = super().get_request()
@@ -87,3 +89,59 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class SwitchableTarget:
+    """An HTTPS target on one fixed port of 127.0.0.1 that can go :meth:`down` (nothing listens:
+    connection refused), come back :meth:`up`, or :meth:`answer` another status (410 Gone, a 503).
+    Thread-safe; :meth:`close` stops it for good."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        self._lock = threading.Lock()
+        self._server: _TLSServer | None = None
+        self._thread: threading.Thread | None = None
+        self._status = 200
+        self._start(0)
+        assert self._server is not None
+        self.port: int = self._server.server_address[1]
+
+    def url(self, path: str = "/", host: str = "localhost") -> str:
+        return f"https://{host}:{self.port}{path}"
+
+    def _start(self, port: int) -> None:
+        server = _TLSServer(self._context, port)
+        server.status = self._status
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        self._server, self._thread = server, thread
+
+    @property
+    def is_up(self) -> bool:
+        return self._server is not None
+
+    def up(self, status: int = 200) -> None:
+        """Listen again (on the same port) answering ``status``."""
+        with self._lock:
+            self._status = status
+            if self._server is None:
+                self._start(self.port)
+            else:
+                self._server.status = status
+
+    def answer(self, status: int) -> None:
+        self.up(status)
+
+    def down(self) -> None:
+        """Stop listening: a probe meets connection refused."""
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def close(self) -> None:
+        self.down()

@@ -29,6 +29,7 @@ __all__ = [
     "ProbeSettings",
     "RegisterSettings",
     "StackTables",
+    "WatchSettings",
 ]
 
 
@@ -134,6 +135,7 @@ class ApiSettings(StackTables):
 
     config_bucket: Annotated[str, Env("CONFIG_BUCKET"), Field(min_length=3)]
     state_machine_arn: Annotated[str, Env("RECONCILE_STATE_MACHINE_ARN"), Field(min_length=3)]
+    watch_state_machine_arn: Annotated[str | None, Env("WATCH_STATE_MACHINE_ARN")] = None
     stack_name: Annotated[str, Env("STACK_NAME"), Field(min_length=1, max_length=128)] = "cognigy-webhooks"
     cognigy_api: Annotated[Literal["endpoints", "tutorial"], Env("COGNIGY_API")] = "endpoints"
     probe_allow_private_networks: Annotated[bool, Env("PROBE_ALLOW_PRIVATE_NETWORKS")] = False
@@ -146,6 +148,28 @@ class ApiSettings(StackTables):
         if value is not None and not Path(value).is_file():
             raise ValueError("must name a readable PEM file")
         return value
+
+
+class WatchSettings(RegisterSettings):
+    """The watch function's environment: the register function's (it tells Cognigy what the rules
+    decide, through the same client and shared budget), the operations bus, and each health rule
+    (template parameters; see :class:`cognigy_webhooks.models.watch.HealthRules`).
+    ``WATCH_CERT_THRESHOLDS`` is a comma-separated list of days (``30,14,7``)."""
+
+    operations_bus_name: Annotated[str, Env("OPERATIONS_BUS_NAME"), Field(min_length=1, max_length=256)]
+    unhealthy_after: Annotated[int, Env("WATCH_UNHEALTHY_AFTER"), Field(ge=1, le=1000)] = 3
+    deactivate_after_hours: Annotated[
+        float, Env("WATCH_DEACTIVATE_AFTER_HOURS"), Field(gt=0, le=24 * 365)
+    ] = 24.0
+    recover_after: Annotated[int, Env("WATCH_RECOVER_AFTER"), Field(ge=1, le=1000)] = 3
+    deactivate_on_gone: Annotated[bool, Env("WATCH_DEACTIVATE_ON_GONE")] = True
+    cert_thresholds: Annotated[
+        str, Env("WATCH_CERT_THRESHOLDS"), Field(pattern=r"^\s*\d{1,4}(\s*,\s*\d{1,4})*\s*$")
+    ] = "30,14,7"
+
+    @property
+    def thresholds(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.cert_thresholds.split(","))
 
 
 class AuditSyncSettings(_EnvSettings):

@@ -23,6 +23,7 @@ PYDANTIC = (
     "ProbeSettings",
     "PlanSettings",
     "RegisterSettings",
+    "WatchSettings",
     "DeployTriggerSettings",
     "AuditSyncSettings",
     "ApiSettings",

@@ -1,4 +1,5 @@
-"""EventBridge, its only caller: accepted deliveries handed on to the delivery bus.
+"""EventBridge, its only caller: accepted deliveries handed on to the delivery bus, and the watch's
+operational events (:class:`OperationsBus`: ``Endpoint Unhealthy``, ``Certificate Expiring``, ...).
 
 One event per accepted delivery (detail-type ``Cognigy Delivery``); what its ``Detail`` holds is
 rendered before the delivery is claimed (:meth:`DeliveryBus.render`, no I/O), and exactly that text is
@@ -12,15 +13,15 @@ failed (the call, or the entry) is a :class:`~cognigy_webhooks.errors.DeliverySt
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cognigy_webhooks.dal.clients import LazyClients
-from cognigy_webhooks.errors import DeliveryStoreError
+from cognigy_webhooks.errors import DeliveryStoreError, StoreError
 
-__all__ = ["DeliveryBus"]
+__all__ = ["DeliveryBus", "OperationsBus"]
 
 
 class DeliveryBus:
@@ -94,3 +95,41 @@ class DeliveryBus:
             code = str(entries[0].get("ErrorCode") or "unknown")
             raise DeliveryStoreError(f"publishing the delivery failed: {code}", code=code)
         return str(entries[0]["EventId"])
+
+
+class OperationsBus:
+    """Puts operational events (the watch's transitions) on the stack's operations bus: one entry per
+    event, ``detail-type`` as given, ``source`` the product's; at most 10 entries per PutEvents (the
+    API's limit). Any entry refused is a :class:`~cognigy_webhooks.errors.StoreError` (transient: the
+    watch step is retried; every detail carries a stable ``eventId`` for consumers to drop repeats)."""
+
+    BATCH = 10
+
+    def __init__(self, clients: LazyClients, bus_name: str, *, source: str = "cognigy-webhooks") -> None:
+        self._clients = clients
+        self.bus_name = bus_name
+        self.source = source
+
+    def publish(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> int:
+        """Put each ``(detail_type, detail)``; returns how many were put."""
+        entries = [
+            {
+                "Source": self.source,
+                "DetailType": detail_type,
+                "Detail": json.dumps(detail, separators=(",", ":"), ensure_ascii=False, allow_nan=False),
+                "EventBusName": self.bus_name,
+            }
+            for detail_type, detail in events
+        ]
+        for start in range(0, len(entries), self.BATCH):
+            batch = entries[start : start + self.BATCH]
+            try:
+                resp = self._clients.get("events").put_events(Entries=batch)
+            except (ClientError, BotoCoreError) as exc:
+                raise StoreError.from_aws("publishing operational events", exc) from None
+            if resp.get("FailedEntryCount"):
+                codes = sorted(
+                    {str(e.get("ErrorCode")) for e in resp.get("Entries", []) if e.get("ErrorCode")}
+                )
+                raise StoreError(f"publishing operational events failed: {', '.join(codes) or 'unknown'}")
+        return len(entries)

@@ -27,7 +27,7 @@ code and AWS's message (never a value).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -343,6 +343,52 @@ class Store:
             raise StoreError.from_aws(what, exc) from exc
         except BotoCoreError as exc:
             raise StoreError.from_aws(what, exc) from exc
+
+    def write_watch(
+        self,
+        *,
+        name: str,
+        record: EndpointRecord,
+        events: Sequence[AuditEvent],
+        expected_version: int,
+    ) -> int:
+        """The watch's write: ``record`` (its new watch state and last probe) and one audit event per
+        transition, in ONE transaction (a single conditional Put when nothing changed state: the
+        watch's one write per endpoint). Conditioned as every record write is: the record still at
+        ``expected_version`` and no live create claim on it (:class:`RecordConflict` otherwise: the
+        watch reads again and decides again). Returns the number of items written."""
+        if len(events) > 99:
+            raise ValueError("one watch writes at most 99 audit events")
+        now = _num(self._clock())
+        put = {
+            "TableName": self.endpoints_table,
+            "Item": to_item(_dump(record)),
+            "ConditionExpression": "#v = :v AND (attribute_not_exists(#c) OR #e < :now)",
+            "ExpressionAttributeNames": {"#v": Endpoint.VERSION, "#c": CLAIM_TOKEN, "#e": CLAIM_EXPIRES},
+            "ExpressionAttributeValues": {":v": {"N": str(expected_version)}, ":now": {"N": now}},
+        }
+        what = f"writing the watch of {name!r}"
+        try:
+            if not events:
+                self._ddb.put_item(**put)
+            else:
+                items = [{"Put": put}]
+                items += [
+                    {"Put": audit_put(self.audit_table, audit_item(_dump(event), sk=event.sk))}
+                    for event in events
+                ]
+                self._ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            code = aws_error_code(exc)
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if code == _CONDITION_FAILED or (
+                code == "TransactionCanceledException" and reasons and reasons[0] == "ConditionalCheckFailed"
+            ):
+                raise RecordConflict(f"the record of {name!r} changed during the watch") from exc
+            raise StoreError.from_aws(what, exc) from exc
+        except BotoCoreError as exc:
+            raise StoreError.from_aws(what, exc) from exc
+        return 1 + len(events)
 
     # --- audit ------------------------------------------------------------------------------------
 

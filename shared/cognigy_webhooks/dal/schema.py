@@ -77,6 +77,7 @@ class Endpoint:
     PROJECT_ID: Final = "projectId"
     LAST_CHANGED: Final = "lastChanged"
     URL_TOKEN_ARN: Final = "urlTokenArn"
+    WATCH: Final = "watch"  # the watch's state (models.watch.WatchState), None until the first watch
     # the create claim (the protocol's, not the record's: see dal.records)
     CLAIM_TOKEN: Final = "createClaim"
     CLAIM_EXPIRES: Final = "createClaimExpiresAt"
@@ -106,6 +107,7 @@ class Endpoint:
             PROJECT_ID,
             LAST_CHANGED,
             URL_TOKEN_ARN,
+            WATCH,
         }
     )
     CLAIM_ATTRIBUTES: Final = (CLAIM_TOKEN, CLAIM_EXPIRES)

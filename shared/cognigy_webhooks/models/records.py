@@ -22,6 +22,7 @@ from pydantic import Field
 from cognigy_webhooks.models.audit import WebhookAuditLog
 from cognigy_webhooks.models.base import _Model
 from cognigy_webhooks.models.probe import EndpointProbeReport
+from cognigy_webhooks.models.watch import WatchState
 
 Outcome = Literal["created", "updated", "unchanged", "deleted", "failed"]
 Status = Literal["registered", "inactive", "failed"]
@@ -80,6 +81,10 @@ class EndpointRecord(_Model):
     project_id: str | None = None
     last_changed: int | None = None
     url_token_arn: str | None = None
+    # The watch's state (cognigy_webhooks.watch): health, consecutive counts, the URL Cognigy is told
+    # (a fallback after a failover), certificate facts. None until the first watch; reset by an apply
+    # that changes the primary URL.
+    watch: WatchState | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     version: Annotated[int, Field(ge=0)] = 0

@@ -10,6 +10,7 @@ once. One module per concern (each states its contract):
 - :mod:`~cognigy_webhooks.ops.executions`: secrets stored, reconciles started, executions described,
   stopped, listed.
 - :mod:`~cognigy_webhooks.ops.progress`: an execution's history read as steps and a summary so far.
+- :mod:`~cognigy_webhooks.ops.watch`: a watch started on demand and described; every endpoint's health.
 
 Bad input is :class:`~cognigy_webhooks.errors.InvalidInput` (``InvalidSpec`` for a desired set) naming
 each field; what a request names and does not exist is :class:`~cognigy_webhooks.errors.NotFound`;
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from cognigy_webhooks.ops.plans import check_desired, expected_digest, plan_desired
     from cognigy_webhooks.ops.progress import Step, step_of, summary_so_far
+    from cognigy_webhooks.ops.watch import describe_watch, health, health_of, start_watch
 
 _WHERE = {
     "StackAccess": "access",
@@ -67,6 +69,10 @@ _WHERE = {
     "Step": "progress",
     "step_of": "progress",
     "summary_so_far": "progress",
+    "describe_watch": "watch",
+    "health": "watch",
+    "health_of": "watch",
+    "start_watch": "watch",
 }
 
 __all__ = [
@@ -77,16 +83,20 @@ __all__ = [
     "check_name",
     "delete_endpoint",
     "describe_execution",
+    "describe_watch",
     "endpoint_audit",
     "execution_id_of",
     "expected_digest",
     "get_endpoint",
+    "health",
+    "health_of",
     "list_endpoints",
     "list_executions",
     "plan_desired",
     "probe_now",
     "start_execution",
     "start_reconcile",
+    "start_watch",
     "step_of",
     "stop_execution",
     "store_secrets",

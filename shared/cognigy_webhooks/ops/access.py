@@ -1,4 +1,4 @@
-"""What the operations reach of one stack: its stores, its reconcile state machine, its Secrets
+"""What the operations reach of one stack: its stores, its reconcile and watch state machines, its Secrets
 Manager prefix and the Cognigy API it speaks, as one value handed to every operation.
 
 The management API's function builds it from its settings (:meth:`StackAccess.from_settings`), the
@@ -32,6 +32,8 @@ class StackAccess:
     secretsmanager: Callable[[], Any]
     stack_name: str
     dialect: Dialect = "endpoints"
+    #: The watch state machine's executions (None: a stack without the watch, deployed before it).
+    watches: Executions | None = None
 
     @classmethod
     def from_outputs(
@@ -51,6 +53,9 @@ class StackAccess:
             secretsmanager=lambda: client("secretsmanager"),
             stack_name=stack_name,
             dialect=dialect,
+            watches=Executions(client("stepfunctions"), outputs["WatchStateMachineArn"])
+            if outputs.get("WatchStateMachineArn")
+            else None,
         )
 
     @classmethod
@@ -74,4 +79,7 @@ class StackAccess:
             secretsmanager=secretsmanager,
             stack_name=settings.stack_name,
             dialect=settings.cognigy_api,
+            watches=Executions(client("stepfunctions"), settings.watch_state_machine_arn)
+            if getattr(settings, "watch_state_machine_arn", None)
+            else None,
         )

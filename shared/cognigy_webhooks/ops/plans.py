@@ -28,10 +28,11 @@ from cognigy_webhooks.errors import InvalidSpec
 from cognigy_webhooks.models import DesiredSet, WebhookEndpoint, parse_desired_set, parse_endpoint
 from cognigy_webhooks.models.records import EndpointRecord
 from cognigy_webhooks.models.spec import with_cognigy_defaults
+from cognigy_webhooks.models.watch import WatchState
 from cognigy_webhooks.ops.access import StackAccess
 from cognigy_webhooks.ops.shapes import PLAN_ACTIONS, FieldError, PlanEntry, PlanView
 from cognigy_webhooks.reconcile.plan import Dialect, check_endpoint, plan
-from cognigy_webhooks.reconcile.register import told_to_cognigy
+from cognigy_webhooks.reconcile.register import standing_watch, told_to_cognigy
 from cognigy_webhooks.secrets import move_spec_secrets, plain_secret_fields
 
 __all__ = ["check_desired", "expected_digest", "plan_desired"]
@@ -70,11 +71,18 @@ def check_desired(desired: Any, *, prefix: str = "desiredSet") -> DesiredSet:
         raise InvalidSpec(located) from None
 
 
-def expected_digest(spec: WebhookEndpoint, resolve: Callable[[str], str], *, dialect: Dialect) -> str:
-    """The ``specHash`` the register step records for ``spec`` (secrets resolved by ``resolve``): the
-    register step's own :func:`~cognigy_webhooks.reconcile.register.told_to_cognigy` (one computation
-    for the plan's preview and the apply)."""
-    return told_to_cognigy(spec, resolve, endpoints=dialect == "endpoints")[2]
+def expected_digest(
+    spec: WebhookEndpoint,
+    resolve: Callable[[str], str],
+    *,
+    dialect: Dialect,
+    watch: WatchState | None = None,
+) -> str:
+    """The ``specHash`` the register step records for ``spec`` (secrets resolved by ``resolve``; as
+    the watch has it served, ``watch``): the register step's own
+    :func:`~cognigy_webhooks.reconcile.register.told_to_cognigy` (one computation for the plan's
+    preview and the apply)."""
+    return told_to_cognigy(spec, resolve, endpoints=dialect == "endpoints", watch=watch)[2]
 
 
 class _Secrets:
@@ -156,7 +164,8 @@ def _entry(
     if record.status != status:
         changes.append("status")
     try:
-        same = expected_digest(spec, secrets.resolve, dialect=dialect) == record.spec_hash
+        watch = standing_watch(record, spec)
+        same = expected_digest(spec, secrets.resolve, dialect=dialect, watch=watch) == record.spec_hash
     except _Unreadable:
         return PlanEntry(
             name=name, action="update", changes=[*changes, "secrets (unreadable: compared when applied)"]

@@ -53,7 +53,8 @@ from cognigy_webhooks.errors import (
 )
 from cognigy_webhooks.loopguard import with_loop_marks
 from cognigy_webhooks.models import WebhookEndpoint, parse_endpoint
-from cognigy_webhooks.models.records import Outcome
+from cognigy_webhooks.models.records import EndpointRecord, Outcome
+from cognigy_webhooks.models.watch import HealthState, WatchState
 from cognigy_webhooks.reconcile.adopt import Known, Placed, Placement
 from cognigy_webhooks.reconcile.claim import NameClaim
 from cognigy_webhooks.reconcile.names import describe_left, is_ours, sort_out
@@ -74,7 +75,14 @@ from cognigy_webhooks.reconcile.task import RegisterDeps, RegisterRequest, Regis
 from cognigy_webhooks.reconcile.throttle import throttled_for_state_machine
 from cognigy_webhooks.secrets import reference_target
 
-__all__ = ["register", "resolve_basic_auth", "resolve_for_cognigy", "told_to_cognigy"]
+__all__ = [
+    "register",
+    "resolve_basic_auth",
+    "resolve_for_cognigy",
+    "serving_spec",
+    "standing_watch",
+    "told_to_cognigy",
+]
 
 
 async def register(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult:
@@ -110,12 +118,42 @@ def resolve_basic_auth(spec: WebhookEndpoint, resolve: Callable[[str], str]) -> 
     return spec.model_copy(update={"basic_auth": resolved})
 
 
+def standing_watch(record: EndpointRecord | None, spec: WebhookEndpoint) -> WatchState | None:
+    """The watch's state that still holds for ``spec``: the record's, unless the spec's primary URL
+    changed since (a new URL starts with a clean slate: healthy, served at its primary)."""
+    if record is None or record.watch is None or record.spec.get("url") != spec.url:
+        return None
+    return record.watch
+
+
+def serving_spec(spec: WebhookEndpoint, watch: WatchState | None) -> WebhookEndpoint:
+    """``spec`` as the watch has Cognigy serve it: at the fallback it failed over to (the primary
+    then becomes the first fallback, for the tutorial's API, which takes fallbacks) and inactive while
+    the watch holds it deactivated. The spec itself when the watch changed nothing."""
+    if watch is None:
+        return spec
+    update: dict[str, Any] = {}
+    current = watch.current_url
+    if current is not None and current != spec.url and current in spec.fallback_urls:
+        update["url"] = current
+        update["fallback_urls"] = [spec.url, *(u for u in spec.fallback_urls if u != current)]
+    if watch.state is HealthState.DEACTIVATED and spec.is_active:
+        update["is_active"] = False
+    return spec.model_copy(update=update) if update else spec
+
+
 def told_to_cognigy(
-    spec: WebhookEndpoint, resolve: Callable[[str], str], *, endpoints: bool
+    spec: WebhookEndpoint,
+    resolve: Callable[[str], str],
+    *,
+    endpoints: bool,
+    watch: WatchState | None = None,
 ) -> tuple[WebhookEndpoint, str | None, str]:
-    """What Cognigy is told for ``spec`` in its dialect: the spec with its secrets resolved, the
-    signature secret (tutorial), and the ``specHash`` the record keeps (it covers the resolved values,
-    so a rotation behind the same ARN is drift too). The plan's preview computes the same."""
+    """What Cognigy is told for ``spec`` in its dialect: the spec as the watch has it served
+    (:func:`serving_spec`: a failover's URL, a deactivation) with its secrets resolved, the signature
+    secret (tutorial), and the ``specHash`` the record keeps (it covers the resolved values, so a
+    rotation behind the same ARN is drift too). The plan's preview and the watch compute the same."""
+    spec = serving_spec(spec, watch)
     secret = resolve(spec.signature_secret_arn) if spec.signature_secret_arn else None
     if endpoints:
         told = resolve_basic_auth(spec, resolve)
@@ -156,11 +194,15 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
     name = spec.name
     endpoints = _is_endpoints(deps.cognigy)
     api = deps.cognigy.scoped(_project_of(spec)) if endpoints else deps.cognigy
-    # What Cognigy is told: secrets resolved (signature secret, secret header values, Basic auth). The
-    # hash covers the resolved values, so a rotation behind the same ARN is drift too.
-    for_cognigy, secret, desired_hash = told_to_cognigy(spec, deps.resolve_secret, endpoints=endpoints)
     stored = deps.store.read(name)
     existing = stored.record
+    # What Cognigy is told: the spec as the watch has it served (a failover's URL, a deactivation),
+    # secrets resolved (signature secret, secret header values, Basic auth). The hash covers the
+    # resolved values, so a rotation behind the same ARN is drift too.
+    watch = standing_watch(existing, spec)
+    for_cognigy, secret, desired_hash = told_to_cognigy(
+        spec, deps.resolve_secret, endpoints=endpoints, watch=watch
+    )
     record = with_probe(base_record(name, stored), request.probe)
     status = "registered" if spec.is_active else "inactive"
     recorded_id = existing.webhook_id if existing else None
@@ -248,6 +290,7 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
             "spec": spec.public_view(),
             "status": status,
             "create_maybe_applied": None,  # the webhook is recorded now
+            "watch": watch,  # reset when the primary URL changed
             **extra,
             **last_fields(request, outcome, None),
         }

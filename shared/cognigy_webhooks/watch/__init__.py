@@ -8,7 +8,7 @@ records and Cognigy.
 
 from __future__ import annotations
 
-from cognigy_webhooks.watch.models import (
+from cognigy_webhooks.models.watch import (
     CertificateFacts,
     CognigyAction,
     Decision,

@@ -49,7 +49,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from cognigy_webhooks.models import EndpointProbeReport, ProbeReason, ProbeReport, ReachabilityResult
-from cognigy_webhooks.watch.models import (
+from cognigy_webhooks.models.watch import (
     CertificateFacts,
     CognigyAction,
     Decision,

@@ -1,6 +1,7 @@
 """The watch's shapes (declarative, no I/O): an endpoint's :class:`WatchState` (what its record keeps
-between watches), the :class:`HealthRules` (template parameters), and the :class:`Decision` the rules
-return (the new state, its :class:`Transition` events, at most one :class:`CognigyAction`).
+between watches, hence here with the record's other models), the :class:`HealthRules` (template
+parameters), and the :class:`Decision` the rules return (the new state, its :class:`Transition`
+events, at most one :class:`CognigyAction`).
 
 Every model takes and gives camelCase (``consecutiveFailures``, ``currentUrl``, ...). A state or a
 decision never holds a secret: URLs are the spec's public URLs, reasons are probe reason codes and
@@ -49,6 +50,14 @@ class DetailType(enum.StrEnum):
     CERTIFICATE_EXPIRING = "Certificate Expiring"
     ENDPOINT_FAILED_OVER = "Endpoint Failed Over"
     ENDPOINT_FAILED_BACK = "Endpoint Failed Back"
+    #: Cognigy no longer holds the endpoint the record names (deleted outside the product), found when
+    #: the watch went to change it; the next apply makes it again.
+    DRIFT_DETECTED = "Drift Detected"
+
+    @property
+    def action(self) -> str:
+        """The audit event's ``action`` for this transition (``endpoint_unhealthy``, ...)."""
+        return self.value.lower().replace(" ", "_")
 
 
 class _Frozen(_Model):

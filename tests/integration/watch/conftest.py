@@ -1,0 +1,132 @@
+"""Fixtures for the watch through the local stack: the real template and both ASL files on moto, the
+endpoints dialect against the simulator, targets that can go down and come back on the same port,
+the operations bus captured (a rule to an SQS queue), and watches run at chosen times (``at``: time
+compressed, with no clock of the test's own moved)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cognigy_webhooks import ops as library_ops
+from cogwh import ops
+from cogwh.demo import DEMO_PROJECT_ID, LocalWorld, local_world
+from cogwh.localstack import LocalStack
+from cogwh.sim_endpoints import EndpointStore, store_of
+from cogwh.simulator import SimulatorConfig
+from cogwh.targets import SwitchableTarget, server_context
+from tests.integration.reconcile.harness import BURST, RATE_PER_MINUTE, Harness, clean_harness, serve_stack
+
+BLOCK = {"projectId": DEMO_PROJECT_ID}
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="package")
+def world() -> Iterator[LocalWorld]:
+    with local_world(rate_per_minute=RATE_PER_MINUTE, burst=BURST, cognigy_api="endpoints") as local:
+        yield local
+
+
+@pytest.fixture(scope="package")
+def simulator_config(world: LocalWorld) -> SimulatorConfig:
+    config = world.simulator_state.config
+    assert isinstance(config, SimulatorConfig)
+    return config
+
+
+@pytest.fixture(scope="module")
+def stack(world: LocalWorld) -> Iterator[LocalStack]:
+    yield from serve_stack(world)
+
+
+@pytest.fixture
+def h(stack: LocalStack, world: LocalWorld, simulator_config: SimulatorConfig) -> Harness:
+    return clean_harness(stack, world, simulator_config)
+
+
+@pytest.fixture
+def cognigy(h: Harness) -> EndpointStore:
+    return store_of(h.sim)
+
+
+@dataclass
+class Watches:
+    """Runs watches at chosen times and reads what they published."""
+
+    h: Harness
+    queue_url: str
+    at: datetime = T0
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    _events: list[dict[str, Any]] = field(default_factory=list)
+
+    def run(
+        self, *, after: timedelta = timedelta(minutes=15), names: list[str] | None = None
+    ) -> dict[str, Any]:
+        """One watch, ``after`` the previous one (the rules' clock; the first is at T0)."""
+        if self.runs:
+            self.at += after
+        access = ops.stack_access(self.h.stack)
+        started = library_ops.start_watch(access, at=self.at, names=names, source="test")
+        ended = self.h.stack.wait_execution(started.execution_arn)
+        self.h.in_flight.wait_idle()
+        assert ended["status"] == "SUCCEEDED", ended
+        summary: dict[str, Any] = json.loads(ended["output"])
+        self.runs.append(summary)
+        return summary
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every operational event so far (oldest first), or those of one endpoint."""
+        sqs = self.h.stack.client("sqs")
+        while True:
+            messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not messages:
+                break
+            for message in messages:
+                self._events.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return [e for e in self._events if name is None or e["detail"]["name"] == name]
+
+    def kinds(self, name: str) -> list[str]:
+        return [e["detail-type"] for e in self.events(name)]
+
+
+@pytest.fixture
+def watches(h: Harness) -> Watches:
+    stack = h.stack
+    sqs = stack.client("sqs")
+    events = stack.client("events")
+    queue_url = sqs.create_queue(QueueName=f"ops-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    bus = stack.outputs["OperationsBusName"]
+    rule = f"ops-all-{uuid.uuid4().hex[:8]}"
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": ["cognigy-webhooks"]}))
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "capture", "Arn": queue_arn}])
+    yield_value = Watches(h, queue_url)
+    return yield_value
+
+
+@pytest.fixture
+def target(world: LocalWorld) -> Iterator[SwitchableTarget]:
+    """A target that can go down, come back or answer 410, on one port (trusted by the world's CA)."""
+    leaf = world.ca.issue("localhost", "127.0.0.1")
+    switchable = SwitchableTarget(server_context(leaf))
+    yield switchable
+    switchable.close()
+
+
+@pytest.fixture
+def fallback(world: LocalWorld) -> Iterator[SwitchableTarget]:
+    leaf = world.ca.issue("localhost", "127.0.0.1")
+    switchable = SwitchableTarget(server_context(leaf))
+    yield switchable
+    switchable.close()
