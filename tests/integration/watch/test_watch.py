@@ -88,3 +88,19 @@ def test_a_target_that_goes_down_is_unhealthy_then_deactivated_after_the_span_th
     run = h.apply([_spec("orders-hook", target)], cognigy=BLOCK)
     assert run.result("orders-hook")["outcome"] == "unchanged"
     assert len(_writes(h)) == writes
+
+
+def test_the_schedule_starts_a_watch_that_judges_at_its_own_start_time(
+    h: Harness, watches: Watches, target: SwitchableTarget
+) -> None:
+    h.apply([_spec("scheduled-hook", target)], cognigy=BLOCK)
+    arn = h.stack.fire_schedule("WatchStateMachine")  # what EventBridge Scheduler does every 15 minutes
+    ended = h.stack.wait_execution(arn)
+    h.in_flight.wait_idle()
+    assert ended["status"] == "SUCCEEDED"
+    record = h.record("scheduled-hook")
+    assert record is not None
+    assert record.watch is not None
+    # the execution's start time (describe_execution rounds it to milliseconds)
+    assert abs((record.watch.last_watch_at - ended["startDate"]).total_seconds()) < 0.001
+    assert record.watch.consecutive_successes == 1
