@@ -65,6 +65,7 @@ __all__ = [
     "judge",
     "list_targets",
     "parse_model",
+    "probe_view",
     "summarize",
     "watchable",
 ]
@@ -202,6 +203,15 @@ def watchable(record: EndpointRecord) -> bool:
     return record.status == "registered" and bool(record.webhook_id)
 
 
+#: What of a spec the probe reads: the rest stays in the record (the execution's state stays small).
+PROBE_FIELDS = ("name", "url", "fallbackUrls", "timeoutMs")
+
+
+def probe_view(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a stored spec the probe step needs (its URLs and timeout), nothing else."""
+    return {key: spec[key] for key in PROBE_FIELDS if spec.get(key) not in (None, [])}
+
+
 def list_targets(request: ListRequest, store: WatchStore) -> dict[str, Any]:
     """The watch's targets (name and public spec each, in name order) and the ``at`` it judges at."""
     at = request.at or request.started_at
@@ -209,7 +219,7 @@ def list_targets(request: ListRequest, store: WatchStore) -> dict[str, Any]:
         raise InvalidInput([{"field": "at", "message": "is required (or the execution's start time)"}])
     wanted = set(request.names) if request.names is not None else None
     items = [
-        {"name": record.name, "endpoint": record.spec}
+        {"name": record.name, "endpoint": probe_view(record.spec)}
         for record in store.iter_records()
         if watchable(record) and (wanted is None or record.name in wanted)
     ]

@@ -104,3 +104,33 @@ def test_the_schedule_starts_a_watch_that_judges_at_its_own_start_time(
     # the execution's start time (describe_execution rounds it to milliseconds)
     assert abs((record.watch.last_watch_at - ended["startDate"]).total_seconds()) < 0.001
     assert record.watch.consecutive_successes == 1
+
+
+def test_the_watch_state_stays_small_enough_for_the_reconcile_s_1000_endpoints(
+    h: Harness, watches: Watches, target: SwitchableTarget
+) -> None:
+    n = 12
+    h.apply(
+        [
+            _spec(f"sized-{i:02d}", target)
+            | {
+                "basicAuth": {"username": "cognigy", "password": "p" * 40},
+                "fallbackUrls": [target.url(f"/f{i}")],
+            }
+            for i in range(n)
+        ],
+        cognigy=BLOCK,
+    )
+    watches.run()
+    arn = h.stack.client("stepfunctions").list_executions(
+        stateMachineArn=h.stack.outputs["WatchStateMachineArn"]
+    )["executions"][0]["executionArn"]
+    largest = 0
+    for event in h.stack.execution_history(arn):
+        for details in event.values():
+            if isinstance(details, dict):
+                for key in ("input", "output"):
+                    if isinstance(details.get(key), str):
+                        largest = max(largest, len(details[key].encode()))
+    # Step Functions allows 256 KiB per state: 1000 endpoints (the plan's cap) must fit
+    assert largest / n * 1000 < 256 * 1024 * 0.9, largest / n
