@@ -3,7 +3,9 @@
 Starts the local stack (template.yaml + the real ASL on moto), the Cognigy simulator over TLS and
 local HTTPS targets (TLS 1.3, TLS 1.2, a TLS 1.1-only legacy server, one that is down), applies
 examples/endpoints.yaml through the real state machine, applies it again (everything unchanged),
-prints the audit log, and exits 0 only when every outcome is the expected one.
+prints the audit log, ends with the watch scene (:mod:`cogwh.demo_watch`: a target goes down, is
+deactivated in Cognigy and reactivated once back), and exits 0 only when every outcome is the
+expected one.
 """
 
 from __future__ import annotations
@@ -274,6 +276,7 @@ def run_tutorial_demo(
     verbose: bool = False,
     choice: CognigyChoice | None = None,
 ) -> int:
+    from cogwh.demo_watch import CognigyReader, watch_scene
     from cogwh.localstack import LocalStack
 
     choice = choice or CognigyChoice(api="tutorial")
@@ -308,6 +311,19 @@ def run_tutorial_demo(
                 return 1
             verdicts = applied
             verdicts += delivery_checks(stack, demo_secrets, out)
+            verdicts += watch_scene(
+                stack,
+                leaf=world.ca.issue("localhost", "127.0.0.1"),
+                reader=CognigyReader.of(
+                    stack,
+                    dialect="tutorial",
+                    api_key=choice.api_key or world.api_key,
+                    ca_file=choice.ca_bundle or world.ca.ca_file,
+                ),
+                cognigy_block=None,
+                simulator=world.simulator_state if choice.url is None else None,
+                out=out,
+            )
         return print_verdicts(verdicts, out)
 
 

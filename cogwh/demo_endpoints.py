@@ -16,6 +16,9 @@ whole round trip, on the embedded local stack.
    (200, the first one's id), and a consumer that echoes every output back into the bot as input,
    which the receiver's per-conversation window stops (508: Cognigy cannot send our loop headers, so
    the window on ``sessionId`` is what stops it).
+5. The watch scene (:mod:`cogwh.demo_watch`): a target of its own goes down, the watch (time
+   compressed) marks it unhealthy, deactivates it in Cognigy a day later, and reactivates it once it
+   is back; a healthy watch makes no Cognigy call, and the next apply changes nothing.
 
 Exit 0 only when every verdict matches.
 """
@@ -46,6 +49,7 @@ from cogwh.demo import (
     quiet_functions,
     render_desired,
 )
+from cogwh.demo_watch import CognigyReader, watch_scene
 from cogwh.sim_endpoints import store_of
 
 if TYPE_CHECKING:
@@ -171,6 +175,19 @@ def run_endpoints_demo(
             verdicts = applied
             verdicts += round_trip(
                 stack, gateway.base_url, password, world.ca.ca_file, choice, out, world.simulator_state
+            )
+            verdicts += watch_scene(
+                stack,
+                leaf=leaf,
+                reader=CognigyReader.of(
+                    stack,
+                    dialect="endpoints",
+                    api_key=choice.api_key or world.api_key,
+                    ca_file=choice.ca_bundle or world.ca.ca_file,
+                ),
+                cognigy_block={"projectId": choice.project_id},
+                simulator=world.simulator_state if choice.url is None else None,
+                out=out,
             )
         return print_verdicts(verdicts, out)
 
