@@ -1,7 +1,10 @@
 """Plan task (state machine): load and validate the desired set, list deletions when pruning, and list
 Cognigy once (all pages, through the shared rate limiter) so each item carries the webhook ids its
 name holds there (for Cognigy.AI's Endpoints: once per project, with each one's lastChanged). The
-listing uses the register task's own Cognigy settings (the same variables, ``COGNIGY_API`` included)."""
+listing uses the register task's own Cognigy settings (the same variables, ``COGNIGY_API`` included).
+
+Metrics: every request of the listing is counted (``CognigyCalls``, ``CognigyThrottles``,
+``CognigyAuthFailures``: cognigy_webhooks.observability), flushed once per invocation."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cognigy_webhooks.dal.desired_sets import DesiredSetStore
 from cognigy_webhooks.dal.records import Store
-from cognigy_webhooks.observability import logger
+from cognigy_webhooks.observability import logger, metrics
 from cognigy_webhooks.reconcile import (
     CognigyHeld,
     CognigySession,
@@ -60,6 +63,7 @@ def _recorded_projects() -> dict[str, str]:
     return {r.name: r.project_id for r in STORE.iter_records() if r.project_id}
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = plan(

@@ -3,6 +3,10 @@
 Input ``{"endpoint": <spec, camelCase>}``; output the endpoint's probe report (camelCase), whose
 top-level ``passed`` the state machine branches on. An invalid spec raises ``InvalidSpec`` (the ASL's
 Catch contract); a failing probe is a result, not an error.
+
+Metrics (one EMF flush per invocation): ``ProbeRequested``; ``ProbePassed`` or ``ProbeFailed``;
+``ProbeResult`` by ``Reason`` (the report's: ``ok`` or why it failed); ``ProbeLatency``, the primary
+URL's whole probe in milliseconds, when the probe got as far as timing it.
 """
 
 from __future__ import annotations
@@ -10,13 +14,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cognigy_webhooks.errors import InvalidSpec
 from cognigy_webhooks.models import parse_endpoint
 from cognigy_webhooks.net.probe import ProbePolicy, probe_endpoint
-from cognigy_webhooks.observability import logger, metrics
+from cognigy_webhooks.observability import MetricName, logger, metrics, record_metric
 from cognigy_webhooks.settings import ProbeSettings
 
 SETTINGS = ProbeSettings.from_env()
@@ -30,12 +33,15 @@ POLICY = ProbePolicy(
 @metrics.log_metrics
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    metrics.add_metric(name="ProbeRequested", unit=MetricUnit.Count, value=1)
+    record_metric(MetricName.PROBE_REQUESTED)
     if not isinstance(event, dict) or "endpoint" not in event:
         raise InvalidSpec([{"field": "endpoint", "message": "the event must hold the endpoint spec"}])
     spec = parse_endpoint(event["endpoint"])
     report = asyncio.run(probe_endpoint(spec, POLICY))
-    metrics.add_metric(name="ProbePassed" if report.passed else "ProbeFailed", unit=MetricUnit.Count, value=1)
+    record_metric(MetricName.PROBE_PASSED if report.passed else MetricName.PROBE_FAILED)
+    record_metric(MetricName.PROBE_RESULT, dimensions={"Reason": report.reason.value})
+    if report.primary.timings_ms.total is not None:
+        record_metric(MetricName.PROBE_LATENCY, report.primary.timings_ms.total)
     logger.info(
         "probed",
         extra={

@@ -1,5 +1,8 @@
 """Register task (state machine): create, update, leave alone or delete one endpoint in Cognigy, then
-write its record and audit event in one transaction. The exception class names are the ASL's contract."""
+write its record and audit event in one transaction. The exception class names are the ASL's contract.
+
+Metrics: every request to Cognigy is counted (``CognigyCalls``, ``CognigyThrottles``,
+``CognigyAuthFailures``: cognigy_webhooks.observability), flushed once per invocation."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cognigy_webhooks.dal.clients import LazyClients
 from cognigy_webhooks.dal.records import Store
 from cognigy_webhooks.dal.secretsmanager import put_secret, secret_name
-from cognigy_webhooks.observability import logger
+from cognigy_webhooks.observability import logger, metrics
 from cognigy_webhooks.reconcile import (
     CognigySession,
     Connection,
@@ -53,6 +56,7 @@ async def _register(request: RegisterRequest) -> dict[str, Any]:
     return result.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_register_request(event)

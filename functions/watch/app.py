@@ -10,15 +10,15 @@ import asyncio
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cognigy_webhooks.dal.bus import OperationsBus
 from cognigy_webhooks.dal.clients import LazyClients
 from cognigy_webhooks.dal.records import Store
 from cognigy_webhooks.errors import InvalidInput
+from cognigy_webhooks.metric_names import MetricName
 from cognigy_webhooks.models.watch import HealthRules
-from cognigy_webhooks.observability import logger, metrics
+from cognigy_webhooks.observability import logger, metrics, record_metric
 from cognigy_webhooks.reconcile import CognigySession
 from cognigy_webhooks.settings import WatchSettings
 from cognigy_webhooks.watch.run import (
@@ -64,24 +64,13 @@ def _summarize(event: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(results, list):
         raise InvalidInput([{"field": "results", "message": "must be the list of judgements"}])
     summary = summarize(at, results)
-    metrics.add_metric(name="EndpointsWatched", unit=MetricUnit.Count, value=summary.watched)
-    metrics.add_metric(
-        name="EndpointsUnhealthy", unit=MetricUnit.Count, value=summary.unhealthy + summary.deactivated
-    )
-    metrics.add_metric(
-        name="EndpointsDeactivated",
-        unit=MetricUnit.Count,
-        value=summary.transitions.get("Endpoint Deactivated", 0),
-    )
+    record_metric(MetricName.ENDPOINTS_WATCHED, summary.watched)
+    record_metric(MetricName.ENDPOINTS_UNHEALTHY, summary.unhealthy + summary.deactivated)
+    record_metric(MetricName.ENDPOINTS_DEACTIVATED, summary.transitions.get("Endpoint Deactivated", 0))
     if summary.min_cert_days_left is not None:
-        metrics.add_metric(
-            name="CertificateMinDaysLeft", unit=MetricUnit.Count, value=summary.min_cert_days_left
-        )
+        record_metric(MetricName.CERTIFICATE_MIN_DAYS_LEFT, summary.min_cert_days_left)
     for detail_type, count in summary.transitions.items():
-        with single_metric(
-            name="WatchTransitions", unit=MetricUnit.Count, value=count, namespace=metrics.namespace
-        ) as metric:
-            metric.add_dimension(name="DetailType", value=detail_type)
+        record_metric(MetricName.WATCH_TRANSITIONS, count, dimensions={"DetailType": detail_type})
     logger.info(
         "watched",
         extra={k: v for k, v in summary.model_dump(mode="json", by_alias=True).items() if k != "results"},

@@ -235,7 +235,7 @@ def test_an_unknown_parameter_is_named_with_the_close_ones() -> None:
     assert "did you mean LoopMaxPerWindow" in str(refused.value)
     with pytest.raises(ops.CliError) as refused:
         up.parameter_overrides([("Zzz", "1")], template)
-    assert "the template's: AllowPrivateNetworks, AuditRetentionDays" in str(refused.value)
+    assert "the template's: AlarmTopicArn, AllowPrivateNetworks, AuditRetentionDays" in str(refused.value)
     with pytest.raises(ops.CliError) as refused:
         up.parameter_overrides([("CognigyApi", "tutorial")], template)
     assert "use --cognigy-api" in str(refused.value)

@@ -43,7 +43,7 @@ from cognigy_webhooks.errors import (
     CognigyUnavailable,
 )
 from cognigy_webhooks.models import WebhookEndpoint
-from cognigy_webhooks.observability import logger
+from cognigy_webhooks.observability import count_cognigy_call, logger
 from cognigy_webhooks.ratelimit import RateLimiter
 
 __all__ = ["WEBHOOKS_PATH", "CognigyClient", "CognigyHttp"]
@@ -69,8 +69,9 @@ def _webhook_path(webhook_id: str) -> str:
 
 class CognigyHttp:
     """What both dialects' clients share: the connection, the key sent per request, the limiter
-    asked before each request, the one mapping of outcomes to typed errors (:meth:`_request`), and
-    secrets scrubbed from every message. Each dialect's adapter adds its API on top.
+    asked before each request, the one mapping of outcomes to typed errors (:meth:`_request`), each
+    request counted (:func:`~cognigy_webhooks.observability.count_cognigy_call`), and secrets scrubbed
+    from every message. Each dialect's adapter adds its API on top.
 
     ``client``: an existing ``httpx.AsyncClient`` to share (e.g. from :func:`create_cognigy_client`);
     it is not closed by this object. When ``api_key`` is given too, it is sent on each request.
@@ -177,12 +178,14 @@ class CognigyHttp:
             extra: dict[str, Any] = {"auth": self._auth} if self._auth is not None else {}
             response = await self._http.request(method, self._url(path), params=params, json=body, **extra)
         except httpx.RequestError as exc:
+            count_cognigy_call(None)
             error = map_cognigy_error(method, path, exc, secrets=self._secrets(secrets))
             assert error is not None
             logger.debug(
                 "cognigy call failed", extra={"method": method, "path": path, "error": type(exc).__name__}
             )
             raise error from exc
+        count_cognigy_call(response.status_code)
         logger.debug(
             "cognigy call",
             extra={

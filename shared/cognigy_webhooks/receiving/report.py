@@ -2,6 +2,13 @@
 through token buckets (one per endpoint and action; what a bucket refuses is counted and summarised
 with the next report that passes), metrics count every reply.
 
+Per reply, one flush of the injected metrics (EMF; names from :mod:`cognigy_webhooks.metric_names`):
+``Deliveries`` by ``Status`` (the HTTP status answered), the outcome's count (``DeliveriesAccepted``,
+``DeliveriesDuplicate``, ``DeliveriesRejected``, ``LoopsDetected``, ``DeliveriesFailed``), the reason's
+for a refusal or a loop (``RejectedSignatureMismatch``...), ``LoopStops`` for every 508 and
+``Replays`` for every delivery whose replay key was already claimed (200 duplicate, 503 in flight,
+508 a re-send of a loop).
+
 Standard library only (the receiver's cold start).
 """
 
@@ -11,13 +18,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from cognigy_webhooks.dal.audit import AuditLog
 from cognigy_webhooks.errors import DeliveryStoreError
+from cognigy_webhooks.metric_names import METRICS, MetricName, rejection_metric
 from cognigy_webhooks.receiving.http import Reply
 
-__all__ = ["DeliveryMetrics", "RejectionReporter"]
+__all__ = ["DeliveryMetrics", "MetricsSink", "RejectionReporter"]
 
 
 class _Bucket:
@@ -122,33 +130,63 @@ class RejectionReporter:
 
 
 _OUTCOME_METRICS = {
-    "accepted": "DeliveriesAccepted",
-    "duplicate": "DeliveriesDuplicate",
-    "rejected": "DeliveriesRejected",
-    "loop": "LoopsDetected",
-    "unavailable": "DeliveriesFailed",
+    "accepted": MetricName.DELIVERIES_ACCEPTED,
+    "duplicate": MetricName.DELIVERIES_DUPLICATE,
+    "rejected": MetricName.DELIVERIES_REJECTED,
+    "loop": MetricName.LOOPS_DETECTED,
+    "unavailable": MetricName.DELIVERIES_FAILED,
 }
+#: The reasons of a delivery whose replay key was already claimed (see the pipeline's step 8).
+_REPLAY_REASONS = frozenset({"duplicate", "in_flight", "loop_repeated"})
+_COUNT = METRICS[MetricName.DELIVERIES].unit
+
+
+class MetricsSink(Protocol):
+    """What the receiver counts into (cognigy_webhooks.observability.metrics)."""
+
+    def add_metric(self, *, name: str, unit: str, value: float) -> None: ...
+
+    def add_single_metric(self, name: str, value: float = 1, *, dimensions: dict[str, object]) -> None: ...
+
+    def flush_metrics(self) -> None: ...
 
 
 class DeliveryMetrics:
-    """One count per reply by outcome, and per rejection reason (``RejectedSignatureMismatch``...),
-    flushed at once (EMF). Metrics never cost a delivery its answer."""
+    """The counts of one reply (see the module docstring), flushed at once (EMF). Metrics never cost a
+    delivery its answer: a failing sink is logged at debug level."""
 
-    def __init__(self, metrics: Any, log: Any) -> None:
+    def __init__(self, metrics: MetricsSink | None, log: Any) -> None:
         self._metrics = metrics
         self._log = log
         self._lock = threading.Lock()
+        self._names: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    def _names_of(self, reply: Reply) -> tuple[str, ...]:
+        """The plain counts of a reply (cached per outcome and reason: a closed set)."""
+        key = (reply.outcome, reply.reason)
+        names = self._names.get(key)
+        if names is None:
+            found = [str(_OUTCOME_METRICS.get(reply.outcome, MetricName.DELIVERIES_REJECTED))]
+            if reply.outcome in ("rejected", "loop"):
+                found.append(rejection_metric(reply.reason))
+            if reply.outcome == "loop":
+                found.append(str(MetricName.LOOP_STOPS))
+            if reply.reason in _REPLAY_REASONS:
+                found.append(str(MetricName.REPLAYS))
+            names = tuple(found)
+            if len(self._names) < 256:  # reasons are a closed set; the bound is only a guard
+                self._names[key] = names
+        return names
 
     def count(self, reply: Reply) -> None:
         if self._metrics is None:
             return
-        names = [_OUTCOME_METRICS.get(reply.outcome, "DeliveriesRejected")]
-        if reply.outcome in ("rejected", "loop"):
-            names.append("Rejected" + "".join(part.capitalize() for part in reply.reason.split("_")))
         try:
+            names = self._names_of(reply)
             with self._lock:
                 for metric in names:
-                    self._metrics.add_metric(name=metric, unit="Count", value=1)
+                    self._metrics.add_metric(name=metric, unit=_COUNT, value=1)
+                self._metrics.add_single_metric(MetricName.DELIVERIES, 1, dimensions={"Status": reply.status})
                 self._metrics.flush_metrics()
         except Exception:
             self._log.debug("metrics flush failed")

@@ -18,6 +18,7 @@ from cogwh.sim_endpoints import ENDPOINTS_PATH, EndpointStore
 from cogwh.targets import SwitchableTarget, server_context
 from tests.integration.reconcile.harness import Harness
 from tests.integration.watch.conftest import BLOCK, Watches
+from tests.support import emf
 
 
 def _spec(name: str, target: SwitchableTarget, *fallbacks: SwitchableTarget, **fields: Any) -> dict[str, Any]:
@@ -213,3 +214,21 @@ def test_a_deactivation_keeps_the_basic_auth_password_in_cognigy_and_shows_it_no
     assert password not in seen
     assert h.world.api_key not in seen
     assert endpoint["URLToken"] not in seen
+
+
+def test_the_watch_counts_its_endpoints_transitions_and_deactivations_as_metrics(
+    h: Harness, watches: Watches, target: SwitchableTarget, capfd: pytest.CaptureFixture[str]
+) -> None:
+    h.apply([_spec("metered-hook", target)], cognigy=BLOCK)
+    capfd.readouterr()
+    target.answer(410)
+    watches.run()
+    docs = emf.documents(capfd.readouterr().out)
+    assert emf.total(docs, "EndpointsWatched") == 1
+    assert emf.total(docs, "EndpointsDeactivated") == 1
+    assert emf.total(docs, "EndpointsUnhealthy") == 1
+    assert emf.total(docs, "WatchTransitions", DetailType="Endpoint Deactivated") == 1
+    assert emf.values(docs, "CertificateMinDaysLeft")  # the target showed a certificate
+    assert emf.total(docs, "CognigyCalls") == 1  # the one PATCH
+    (transitions,) = [d for d in docs if "WatchTransitions" in emf.metric_names(d)]
+    assert emf.dimensions(transitions)["stack"]  # each stack's metrics stay its own
