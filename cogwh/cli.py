@@ -36,6 +36,8 @@ COMMANDS: dict[str, str] = {
     "apply": "apply",
     "executions": "executions",
     "watch": "watch",
+    "watch-now": "watch_now",
+    "health": "health",
     "stop": "stop",
     "status": "status",
     "audit": "audit",

@@ -6,10 +6,11 @@ its script and style served by this function from Powertools' own copy: no CDN) 
 
 Errors, mapped here once: bad input 422 ``{"message", "errors": [{"field", "message", "endpoint"?}]}``
 (Powertools' request validation and the library's ``InvalidInput`` alike, never echoing a value),
-an unknown endpoint or execution 404, an unknown route 404, a store failure 503, anything else 500
-without details. Nothing is stored for a refused request. The resolver keeps the current request
-on itself, so requests are served one at a time per process (as Lambda does; the local stack runs
-handlers on threads).
+an unknown endpoint, execution or watch 404 (``POST /watches`` naming an endpoint that is not recorded:
+422 naming ``names``, the body being at fault), an unknown route 404, a store failure 503, anything
+else 500 without details. Nothing is stored (and no watch started) for a refused request. The
+resolver keeps the current request on itself, so requests are served one at a time per process (as
+Lambda does; the local stack runs handlers on threads).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -43,6 +44,8 @@ from cognigy_webhooks.ops.shapes import (
     ExecutionView,
     PlanView,
 )
+from cognigy_webhooks.ops.watch import HealthPage, WatchStarted, WatchView
+from cognigy_webhooks.ops.watch_request import WatchRequest
 from cognigy_webhooks.settings import ApiSettings
 
 SETTINGS = ApiSettings.from_env()
@@ -66,7 +69,8 @@ app = APIGatewayRestResolver(enable_validation=True)
 app.configure_openapi(
     title="cognigy-webhooks management API",
     version="1",
-    description="Endpoint records, audit logs, probes, plans and reconcile executions. Every route but "
+    description="Endpoint records, audit logs, probes, plans, reconcile executions, watches and every "
+    "endpoint's health. Every route but "
     "/openapi.json and /docs is AWS_IAM: sign with SigV4 (service execute-api).",
     security_schemes={
         "sigv4": APIKey(
@@ -203,6 +207,35 @@ def describe_execution(id: str) -> ExecutionView:
 @app.delete("/executions/<id>", security=SIGNED, summary="Stop a running execution")
 def stop_execution(id: str) -> ExecutionStopped:
     return ops.stop_execution(ACCESS, id, cause="stopped through the management API")
+
+
+@app.post("/watches", security=SIGNED, summary="Run a watch now (202): re-probe and judge the endpoints")
+def start_watch(request: Annotated[WatchRequest | None, Body()] = None) -> Response[WatchStarted]:
+    asked = request or WatchRequest()
+    try:
+        started = ops.start_watch(ACCESS, at=asked.at, names=asked.names, source="api")
+    except NotFound as exc:
+        if exc.field != "names":
+            raise
+        raise InvalidInput([{"field": "names", "message": str(exc)}]) from None  # the body at fault
+    return Response(202, content_types.APPLICATION_JSON, started)
+
+
+@app.get("/watches/<id>", security=SIGNED, summary="A watch's status and, once it ended, its summary")
+def describe_watch(id: str) -> WatchView:
+    try:
+        return ops.describe_watch(ACCESS, id)
+    except InvalidInput as exc:
+        raise InvalidInput([{**e, "field": "watchId"} for e in exc.errors]) from None
+    except NotFound as exc:
+        if exc.field != "executionId":
+            raise
+        raise NotFound("no such watch of this stack", field="watchId") from None
+
+
+@app.get("/health", security=SIGNED, summary="Every endpoint's health as the watch last saw it (paged)")
+def endpoint_health(limit: Limit = 50, cursor: Cursor = None) -> HealthPage:
+    return ops.health(ACCESS, limit=limit, cursor=cursor)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)

@@ -147,6 +147,9 @@ BAD_INPUT = [
     (["up", "--parameter", "novalue"], "is not KEY=VALUE"),
     (["demo", "--time-factor", "-1"], "--time-factor"),
     (["export", "--project", "p", "--local", "--output", "BODY"], "exists"),
+    (["watch-now", "--local", "--at", "2026-12-01T09:00:00"], "argument --at: must be an ISO 8601 date-time"),
+    (["watch-now", "--local", "--at", "9999-01-01T00:00:00Z"], "argument --at: must be from 2000-01-01"),
+    (["watch-now", "--local", "--endpoint", "a b!"], "argument --endpoint: not an endpoint name"),
 ]
 
 
@@ -165,7 +168,14 @@ def test_bad_input_is_exit_2_with_one_line_naming_it(
 
 
 def test_no_local_stack_is_exit_3(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in (["status", "--local"], ["down"], ["listen", "--local"], ["audit", "x", "--local"]):
+    for argv in (
+        ["status", "--local"],
+        ["down"],
+        ["listen", "--local"],
+        ["audit", "x", "--local"],
+        ["watch-now", "--local"],
+        ["health", "--local"],
+    ):
         code, _, line = refusal(capsys, argv)
         assert code == 3, (argv, line)
         assert "no local stack is running" in line or "no `cogwh up` is running" in line, line
@@ -185,6 +195,8 @@ WELL_FORMED = {
     "executions": [],
     "watch": ["cli-0123456789abcdef"],
     "stop": ["cli-0123456789abcdef"],
+    "watch-now": [],
+    "health": [],
 }
 
 

@@ -447,8 +447,18 @@ def test_openapi_lists_every_route_and_docs_load_everything_from_the_stack(base_
             "/plans",
             "/executions",
             "/executions/{id}",
+            "/watches",
+            "/watches/{id}",
+            "/health",
         } <= set(paths)
         assert set(paths["/endpoints/{name}"]) == {"get", "delete"}
+        assert (set(paths["/watches"]), set(paths["/watches/{id}"]), set(paths["/health"])) == (
+            {"post"},
+            {"get"},
+            {"get"},
+        )
+        watch_body = paths["/watches"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert "WatchRequest" in str(watch_body)  # the body's fields are documented (at, names)
         assert document.json()["components"]["securitySchemes"]["sigv4"]["in"] == "header"
 
         for docs in (base_url + "/v1/docs", base_url + "/docs"):
