@@ -1,0 +1,1 @@
+"""Parts the benchmarks share (not benchmarks themselves: ``make bench`` runs bench/*.py only)."""
