@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from cognigy_webhooks import ops as library_ops
+from cognigy_webhooks.dal.executions import Executions
 from cognigy_webhooks.errors import InvalidInput, NotFound, StoreError
 from cognigy_webhooks.ops import StackAccess, Step
 from cognigy_webhooks.ops.shapes import PLAN_ACTIONS, ExecutionView, PlanView
@@ -40,12 +41,16 @@ __all__ = [
 EXIT_INTERRUPTED = 130
 
 
-def history_since(access: StackAccess, arn: str, cursor: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def history_since(
+    access: StackAccess, arn: str, cursor: dict[str, Any], *, executions: Executions | None = None
+) -> Iterator[dict[str, Any]]:
     """The execution's events not yet seen (``cursor`` keeps the last event id and the token of the
-    last page read, between calls)."""
+    last page read, between calls); ``executions``: another state machine's (the watch's) than the
+    reconcile's."""
     token = cursor.get("token")
+    machine = executions or access.executions
     while True:
-        events, following = access.executions.history_page(arn, token=token)
+        events, following = machine.history_page(arn, token=token)
         for event in events:
             event_id = event.get("id")
             if isinstance(event_id, int) and event_id <= cursor.get("last", 0):

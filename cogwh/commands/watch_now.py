@@ -41,7 +41,7 @@ from cognigy_webhooks.ops.watch import MAX_NAMES, WatchStarted, WatchView, healt
 from cognigy_webhooks.ops.watch_request import parse_watch_request
 from cognigy_webhooks.watch.run import JudgeResult, WatchSummary
 from cogwh import ops
-from cogwh.follow import EXIT_INTERRUPTED, guarded, print_json, target_flags
+from cogwh.follow import EXIT_INTERRUPTED, guarded, history_since, print_json, target_flags
 
 #: The states whose exit carries one endpoint's judgement (statemachine/watch.asl.json).
 JUDGED_STATES = frozenset({"Judge", "JudgeFailed"})
@@ -218,20 +218,7 @@ def judged(event: dict[str, Any]) -> JudgeResult | None:
 def _history(access: StackAccess, arn: str, cursor: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The watch's history events not yet seen (``cursor``: the last event id, the last page's token)."""
     assert access.watches is not None
-    token = cursor.get("token")
-    while True:
-        events, following = access.watches.history_page(arn, token=token)
-        for event in events:
-            event_id = event.get("id")
-            if isinstance(event_id, int) and event_id <= cursor.get("last", 0):
-                continue
-            if isinstance(event_id, int):
-                cursor["last"] = event_id
-            yield event
-        if not following:
-            cursor["token"] = token
-            return
-        token = following
+    return history_since(access, arn, cursor, executions=access.watches)
 
 
 def follow_watch(
