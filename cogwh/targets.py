@@ -120,10 +120,15 @@ class SwitchableTarget:
     def is_up(self) -> bool:
         return self._server is not None
 
-    def up(self, status: int = 200) -> None:
-        """Listen again (on the same port) answering ``status``."""
+    def up(self, status: int = 200, *, context: ssl.SSLContext | None = None) -> None:
+        """Listen again (on the same port) answering ``status``; ``context`` shows another
+        certificate from now on (a renewed, an expired one)."""
+        if context is not None:
+            self.down()
         with self._lock:
             self._status = status
+            if context is not None:
+                self._context = context
             if self._server is None:
                 self._start(self.port)
             else:

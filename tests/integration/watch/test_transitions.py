@@ -232,3 +232,26 @@ def test_the_watch_counts_its_endpoints_transitions_and_deactivations_as_metrics
     assert emf.total(docs, "CognigyCalls") == 1  # the one PATCH
     (transitions,) = [d for d in docs if "WatchTransitions" in emf.metric_names(d)]
     assert emf.dimensions(transitions)["stack"]  # each stack's metrics stay its own
+
+
+def test_a_certificate_that_has_expired_since_the_apply_is_unhealthy_with_that_reason(
+    h: Harness, world: LocalWorld, watches: Watches, target: SwitchableTarget
+) -> None:
+    h.apply([_spec("expired-hook", target)], cognigy=BLOCK)
+    now = datetime.now(UTC)
+    expired = world.ca.issue(
+        "localhost", "127.0.0.1", not_before=now - timedelta(days=90), not_after=now - timedelta(days=1)
+    )
+    target.up(context=server_context(expired))  # the server now shows a certificate that has expired
+    for _ in range(3):
+        watches.run()
+    kinds = watches.kinds("expired-hook")
+    # the first watch that sees it announces it once (every threshold is crossed), the third is unhealthy
+    assert kinds == ["Certificate Expiring", "Endpoint Unhealthy"]
+    assert "has expired" in watches.events("expired-hook")[0]["detail"]["reason"]
+    unhealthy = watches.events("expired-hook")[-1]["detail"]
+    assert "certificate_invalid expired" in unhealthy["reason"]
+    record = h.record("expired-hook")
+    assert record is not None
+    assert record.last_probe is not None
+    assert record.last_probe.reason == "certificate_invalid"
