@@ -83,8 +83,6 @@ def _check_scope(scope: Mapping[str, Any], where: str, problems: list[str]) -> N
             if not isinstance(processor, dict):
                 problems.append(f"{here}: a Map needs an ItemProcessor")
             else:
-                if (processor.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED":
-                    log.warning("%s: a distributed Map swallows failing items locally (moto)", here)
                 _check_scope(processor, f"{here} (ItemProcessor)", problems)
         if state.get("Type") == "Parallel":
             branches = state.get("Branches")

@@ -19,6 +19,12 @@
 - ``events.models.Rule.send_to_targets`` delivers to state machine and Lambda targets (moto raises
   NotImplementedError for them), honours the rule's State, and never lets a rule without an event
   pattern (a schedule) match put_events.
+- Distributed Map as Step Functions runs it (distributed.py): ``create_state_machine`` and
+  ``update_state_machine`` accept what AWS accepts (Express children, an integer
+  ToleratedFailurePercentage); ``DistributedItemProcessorWorker._eval_job`` keeps each child's result
+  and fails the map run past its tolerated failures; the ResultWriter's ``_eval_body`` reads its
+  Parameters' paths from the Map's input and its ``_handle_put_object`` writes the children's result
+  files and a manifest naming them.
 
 Every replacement is undone by ``restore``; each one calls back into the stack through ``Hooks``."""
 
@@ -31,6 +37,8 @@ import weakref
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, Protocol
+
+from cogwh.localstack import distributed
 
 _MISSING = object()
 
@@ -88,6 +96,15 @@ class MotoPatches:
         from moto.dynamodb.models.table import StreamShard
         from moto.events.models import Rule
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+            distributed_item_processor_worker as dmap_worker,
+        )
+        from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer import (
+            result_writer_decl,
+        )
+        from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
+            resource_eval_s3 as result_writer_s3,
+        )
         from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
             WaitFunction,
@@ -124,6 +141,25 @@ class MotoPatches:
             self._swap(Environment, "set_error", _stop_wins_over_error)
             self._swap(lambda_eval_utils, "boto_client_for", _cached_clients)
             self._swap(ExecutionWorker, "stop", _stop_after_start)
+            for create_or_update in ("create_state_machine", "update_state_machine"):
+                self._swap(
+                    StepFunctionsParserBackend,
+                    create_or_update,
+                    lambda original: distributed.accepting_definitions(original, 1),
+                )
+            self._swap(
+                dmap_worker.DistributedItemProcessorWorker,
+                "_eval_job",
+                lambda original: distributed.eval_child,
+            )
+            self._swap(
+                result_writer_s3.ResourceEvalS3,
+                "_handle_put_object",
+                lambda original: staticmethod(distributed.write_results),
+            )
+            self._swap(
+                result_writer_decl.ResultWriter, "_eval_body", lambda original: distributed.writer_body
+            )
         except BaseException:
             self.restore()
             raise

@@ -118,6 +118,8 @@ def test_every_map_item_carries_what_the_listing_saw_to_the_register_task() -> N
 
 LIBRARY = ROOT / "shared"
 BARE_PLACEHOLDER = re.compile(r'(?<!")\$\{[^}]*\}(?!")')
+# A state machine not wired into template.yaml yet, checked with the substitutions of the one it replaces
+NOT_WIRED_YET = {"statemachine/reconcile_distributed.asl.json": "statemachine/reconcile.asl.json"}
 
 
 def _machines() -> list[tuple[Path, dict[str, Any]]]:
@@ -126,6 +128,7 @@ def _machines() -> list[tuple[Path, dict[str, Any]]]:
     found = []
     for path in sorted((ROOT / "statemachine").glob("*.asl.json")):
         relative = path.relative_to(ROOT).as_posix()
+        relative = NOT_WIRED_YET.get(relative, relative)
         [props] = [
             r["Properties"]
             for r in resources.values()
