@@ -3,16 +3,15 @@ loop-guarded and handed on exactly once. Wiring only: the pipeline is cognigy_we
 
 Its import graph is boto3, the standard library and Powertools' Logger, Metrics and Parameters (no
 pydantic, no httpx): bench/receive.py measures the cold import against ``import boto3`` alone. boto3
-clients are made on the first delivery.
+clients are made on the first delivery. Every log line of an invocation carries the Lambda context
+and, as its correlation id, API Gateway's request id (``requestContext.requestId``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.logging import correlation_paths
-
-from cognigy_webhooks.observability import logger, metrics
+from cognigy_webhooks.observability import api_gateway_request_id, inject_lambda_context, logger, metrics
 from cognigy_webhooks.receiving import Receiver
 from cognigy_webhooks.settings_receive import ReceiveSettings
 
@@ -23,6 +22,6 @@ SETTINGS = ReceiveSettings.from_env()
 RECEIVER = Receiver.from_settings(SETTINGS, log=logger, metrics=metrics)
 
 
-@logger.inject_lambda_context(log_event=False, correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@inject_lambda_context(correlation_id=api_gateway_request_id)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return RECEIVER.handle_event(event)

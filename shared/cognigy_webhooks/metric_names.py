@@ -12,13 +12,19 @@ One family is named by pattern rather than listed: the receiver counts each reje
 ``Rejected`` + the reason in CamelCase (``signature_mismatch`` -> ``RejectedSignatureMismatch``), the
 reasons being the receiving package's (:func:`rejection_metric`, :func:`is_registered`).
 
+What is emitted is checked against the registry by :func:`metric_spec` (the name),
+:func:`dimension_values` (exactly the metric's own dimensions, each a short text or an integer) and
+:func:`metric_value` (a finite number): a ``ValueError`` naming the metric otherwise.
+
 Standard library only: the receiver imports it (its cold start).
 """
 
 from __future__ import annotations
 
 import enum
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -26,10 +32,15 @@ __all__ = [
     "METRICS",
     "METRICS_NAMESPACE",
     "REJECTION_PREFIX",
+    "REJECTION_SPEC",
     "SERVICE",
     "MetricName",
     "MetricSpec",
+    "dimension_values",
     "is_registered",
+    "is_rejection_metric",
+    "metric_spec",
+    "metric_value",
     "rejection_metric",
 ]
 
@@ -186,6 +197,17 @@ _REASON = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 _REJECTION = re.compile(REJECTION_PREFIX + r"(?:[A-Z][a-z0-9]*)+")
 
 
+#: What each metric of the rejection family is (a name made by :func:`rejection_metric`).
+REJECTION_SPEC: Final = MetricSpec(
+    _C, "receive", "a delivery refused (4xx) or stopped as a loop (508) for the reason its name says"
+)
+
+
+def is_rejection_metric(name: str) -> bool:
+    """Whether ``name`` is of the receiver's rejection family (``Rejected`` + a reason in CamelCase)."""
+    return bool(_REJECTION.fullmatch(name))
+
+
 def rejection_metric(reason: str) -> str:
     """The metric counting deliveries refused for ``reason`` (``signature_mismatch`` ->
     ``RejectedSignatureMismatch``); a reason that is not snake_case raises ``ValueError``."""
@@ -196,4 +218,40 @@ def rejection_metric(reason: str) -> str:
 
 def is_registered(name: str) -> bool:
     """Whether ``name`` is a metric of the registry (or of the receiver's rejection family)."""
-    return name in METRICS or bool(_REJECTION.fullmatch(name))
+    return name in METRICS or is_rejection_metric(name)
+
+
+def metric_spec(name: MetricName | str) -> tuple[MetricName, MetricSpec]:
+    """The registry's member and spec for ``name`` (``ValueError`` when it is not a metric of it)."""
+    try:
+        member = MetricName(name)
+    except ValueError:
+        raise ValueError(
+            f"{name!r} is not a metric of the registry (cognigy_webhooks.metric_names)"
+        ) from None
+    return member, METRICS[member]
+
+
+def dimension_values(
+    name: MetricName, spec: MetricSpec, given: Mapping[str, object] | None
+) -> dict[str, str]:
+    """``given`` as the metric's own dimension values, in the registry's order: exactly its own
+    dimensions, each a short non-empty text or an integer (``ValueError`` otherwise)."""
+    given = given or {}
+    if set(given) != set(spec.dimensions):
+        raise ValueError(f"{name} takes the dimensions {list(spec.dimensions)}, not {sorted(given)}")
+    out: dict[str, str] = {}
+    for key in spec.dimensions:
+        value = given[key]
+        text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        if not text.strip() or len(text) > 250:
+            raise ValueError(f"{name}: dimension {key} must be a short non-empty text or an integer")
+        out[key] = text
+    return out
+
+
+def metric_value(name: MetricName, value: object) -> float:
+    """``value`` as a data point of ``name`` (``ValueError`` unless a finite number, bool excluded)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name}: the value must be a finite number")
+    return float(value)

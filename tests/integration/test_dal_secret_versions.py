@@ -140,3 +140,38 @@ def test_the_receiver_wires_its_logger_into_its_secret_versions() -> None:
     logger = logging.getLogger("test-receiver-wiring")
     receiver = Receiver.from_settings(settings, clients=LazyClients(lambda _: None), log=logger)
     assert receiver.secrets.log is logger
+
+
+def test_a_delivery_reads_both_versions_in_one_lookup_and_max_age_still_bounds_them(
+    secret: tuple[Any, str],
+) -> None:
+    # Given a rotated secret read once (both versions fetched), and the provider's reads counted
+    client, arn = secret
+    client.put_secret_value(SecretId=arn, SecretString=NEW)
+    clock = Clock()
+    versions = SecretVersions(LazyClients(lambda _: client), max_age=300, clock=clock, refresh_seconds=0)
+    assert versions.get(arn) == (NEW, OLD)
+    provider = versions._provider
+    looked_up: list[str] = []
+    real_get = provider.get
+
+    def counted(name: str, **kwargs: Any) -> Any:
+        looked_up.append(name)
+        return real_get(name, **kwargs)
+
+    provider.get = counted
+    # When deliveries come within max_age: the pair is answered at once, without a cache lookup each
+    for _ in range(5):
+        assert versions.get(arn) == (NEW, OLD)
+    assert looked_up == []
+    assert versions.fetches == 2
+    # and a rotation is seen after max_age, or at once by a refresh (a mismatch), both versions anew
+    newest = "newest-signing-secret-" + "z" * 24
+    client.put_secret_value(SecretId=arn, SecretString=newest)
+    assert versions.get(arn) == (NEW, OLD)  # still within max_age
+    clock.now += 301
+    assert versions.get(arn) == (newest, NEW)
+    assert versions.fetches == 4
+    assert versions.refresh(arn) == (newest, NEW)
+    assert versions.fetches == 6
+    assert len(looked_up) == 4

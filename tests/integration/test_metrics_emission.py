@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import io
 import json
 import secrets
 import sys
@@ -24,7 +25,7 @@ import pytest
 from cognigy_webhooks import CognigyClient, WebhookEndpoint
 from cognigy_webhooks.errors import CognigyError
 from cognigy_webhooks.metric_names import is_registered
-from cognigy_webhooks.observability import metrics
+from cognigy_webhooks.observability import logger, metrics
 from cogwh.certs import LocalCA
 from tests.support.emf import dimensions, documents, metric_names, total, unit_of, values
 from tests.support.receiver import (
@@ -288,4 +289,56 @@ def test_the_receiver_counts_deliveries_by_status_loop_stops_and_replays(
     for status_doc in (d for d in docs if "Deliveries" in metric_names(d)):
         assert set(dimensions(status_doc)) == {"service", "stack", "Status"}
     for secret in reg.secrets_seen:
+        assert secret not in out
+
+
+def test_each_reply_is_one_emf_line_and_an_accepted_delivery_one_info_line(
+    world: ReceiverWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a delivery, its retry and a forgery, sent through the Lambda handler
+    reg = world.register("one-line")
+    body = json_body()
+    events = [
+        world.event(reg, body, reg.sign(body)),
+        world.event(reg, body, reg.sign(body)),
+        world.event(reg, body, reg.sign(body, secret=new_secret())),
+    ]
+    capsys.readouterr()
+    handler = logger.registered_handler
+    logged = io.StringIO()
+    saved = handler.setStream(logged)  # type: ignore[attr-defined]
+    try:
+        statuses = [_status(world.invoke(event)) for event in events]
+    finally:
+        handler.setStream(saved)  # type: ignore[attr-defined]
+    out = capsys.readouterr().out
+    docs = documents(out)
+
+    # Then each reply printed exactly one EMF line, its own counts and Deliveries by Status in it
+    assert statuses == [202, 200, 401]
+    assert len(docs) == 3
+    for doc, status in zip(docs, statuses, strict=True):
+        dims = [d["Dimensions"] for d in doc["_aws"]["CloudWatchMetrics"]]
+        assert dims == [[["service", "stack"]], [["service", "stack", "Status"]]]
+        assert doc["Status"] == str(status)
+        assert doc["Deliveries"] == [1.0]
+    assert [sorted(metric_names(d)) for d in docs] == [
+        ["Deliveries", "DeliveriesAccepted"],
+        ["Deliveries", "DeliveriesDuplicate", "Replays"],
+        ["Deliveries", "DeliveriesRejected", "RejectedSignatureMismatch"],
+    ]
+    # and the accepted delivery was logged at INFO with its fields, the Lambda context and, as the
+    # correlation id, API Gateway's request id
+    lines = [json.loads(line) for line in logged.getvalue().splitlines()]
+    [accepted] = [line for line in lines if line["message"] == "delivery accepted"]
+    delivery_id = json.loads(world.invoke(events[1])["body"])["deliveryId"]
+    assert accepted["level"] == "INFO"
+    assert (accepted["endpoint"], accepted["deliveryId"]) == (reg.name, delivery_id)
+    assert accepted["correlation_id"] == events[0]["requestContext"]["requestId"]
+    assert accepted["function_name"].endswith("ReceiveFunction")
+    assert accepted["function_request_id"]
+    assert isinstance(accepted["cold_start"], bool)
+    assert accepted["service"] == "cognigy-webhooks"
+    for secret in reg.secrets_seen:
+        assert secret not in logged.getvalue()
         assert secret not in out

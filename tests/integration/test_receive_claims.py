@@ -18,6 +18,7 @@ from cognigy_webhooks.dal.audit import AuditLog
 from cognigy_webhooks.dal.bus import DeliveryBus
 from cognigy_webhooks.dal.clients import LazyClients
 from cognigy_webhooks.dal.deliveries import STATE_CLAIMED, STATE_LOOPED, STATE_PUBLISHED, DeliveryLedger
+from cognigy_webhooks.emf import CountsDocument
 from cognigy_webhooks.errors import DeliveryStoreError
 from cognigy_webhooks.receiving import Receiver
 from tests.support.receiver import ReceiverWorld, json_body, receiver_stack
@@ -125,9 +126,9 @@ class FaultyMetrics:
         self.faults = faults
         self.added: list[str] = []
 
-    def add_metric(self, *, name: str, unit: str, value: float) -> None:
+    def add_document(self, document: CountsDocument) -> None:
         self.faults.maybe_raise("metrics")
-        self.added.append(name)
+        self.added.extend(document.names)
 
     def flush_metrics(self) -> None:
         return None

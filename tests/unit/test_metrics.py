@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.metric_properties import MetricUnit
 
+from cognigy_webhooks.emf import CountsDocument
 from cognigy_webhooks.metric_names import (
     METRICS,
     MetricName,
@@ -406,3 +407,102 @@ def test_the_cognigy_hook_never_raises_into_the_call(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(metrics, "add_metric", broken)
     handler(lambda: count_cognigy_call(429))({}, None)
+
+
+# --- documents counted in advance (the receiver's) ---------------------------------------------------
+
+
+def test_a_counts_document_is_one_line_with_a_directive_per_dimension_set(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the receiver's document for an accepted delivery, made once
+    document = CountsDocument(
+        [MetricName.DELIVERIES_ACCEPTED, "RejectedSignatureMismatch"],
+        dimensional=(MetricName.DELIVERIES, {"Status": 202}),
+    )
+    # When it is counted twice, in two flushes, the stack's name read at each
+    out = ""
+    for stack in ("cognigy-webhooks-prod", ""):
+        if stack:
+            monkeypatch.setenv("STACK_NAME", stack)
+        else:
+            monkeypatch.delenv("STACK_NAME")
+        metrics.add_document(document)
+        assert capsys.readouterr().out == ""  # nothing before the flush
+        metrics.flush_metrics()
+        out += capsys.readouterr().out
+    # Then each flush printed one line, the same data points as Powertools' two documents would hold
+    assert len(out.splitlines()) == 2
+    first, second = documents(out)
+    directives = first["_aws"]["CloudWatchMetrics"]
+    assert [d["Dimensions"] for d in directives] == [[["service", "stack"]], [["service", "stack", "Status"]]]
+    assert [[m["Name"] for m in d["Metrics"]] for d in directives] == [
+        ["DeliveriesAccepted", "RejectedSignatureMismatch"],
+        ["Deliveries"],
+    ]
+    assert {d["Namespace"] for d in directives} == {"CognigyWebhooks"}
+    assert {unit_of(first, n) for n in metric_names(first)} == {"Count"}
+    assert dimensions(first) == {
+        "service": "cognigy-webhooks",
+        "stack": "cognigy-webhooks-prod",
+        "Status": "202",
+    }
+    assert (first["DeliveriesAccepted"], first["Deliveries"]) == ([1.0], [1.0])
+    assert isinstance(first["_aws"]["Timestamp"], int)
+    assert [d["Dimensions"] for d in second["_aws"]["CloudWatchMetrics"]] == [
+        [["service"]],
+        [["service", "Status"]],
+    ]
+    assert total([first, second], "Deliveries", Status="202") == 2
+
+
+def test_a_counts_document_is_silenced_dropped_and_disabled_like_every_other_metric(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = CountsDocument(
+        [MetricName.DELIVERIES_DUPLICATE], dimensional=(MetricName.DELIVERIES, {"Status": 200})
+    )
+    # a flush that only clears (the demo's quiet functions)
+    provider = metrics.provider
+    monkeypatch.setattr(
+        provider, "flush_metrics", lambda raise_on_empty_metrics=False: provider.clear_metrics()
+    )
+    metrics.add_document(document)
+    metrics.flush_metrics()
+    monkeypatch.undo()
+    metrics.flush_metrics()
+    assert capsys.readouterr().out == ""
+    # metrics disabled
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    metrics.add_document(document)
+    metrics.flush_metrics()
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    metrics.flush_metrics()
+    assert capsys.readouterr().out == ""
+    # and printed with a handler's own set, at its flush
+    handler(lambda: (record_metric(MetricName.PROBE_REQUESTED), metrics.add_document(document)))({}, None)
+    assert sorted(n for d in documents(capsys.readouterr().out) for n in metric_names(d)) == [
+        "Deliveries",
+        "DeliveriesDuplicate",
+        "ProbeRequested",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("names", "dimensional", "message"),
+    [
+        (["NotAMetric"], None, "not a metric of the registry"),
+        (["Rejected"], None, "not a metric of the registry"),
+        ([MetricName.DELIVERIES], None, "give it as dimensional"),
+        ([], (MetricName.DELIVERIES_ACCEPTED, {}), "no dimensions of its own"),
+        ([], (MetricName.DELIVERIES, {"Reason": "x"}), "takes the dimensions"),
+        ([], (MetricName.DELIVERIES, {"Status": ""}), "non-empty"),
+        ([MetricName.REPLAYS, "Replays"], None, "counted once per document"),
+        ([], None, "at least one metric"),
+    ],
+)
+def test_a_counts_document_outside_the_registry_is_a_value_error_when_made(
+    names: list[str], dimensional: Any, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        CountsDocument(names, dimensional=dimensional)

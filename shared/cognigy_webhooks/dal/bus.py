@@ -33,6 +33,7 @@ class DeliveryBus:
         self._clients = clients
         self.bus_name = bus_name
         self.source = source
+        self._client: Any = None  # the EventBridge client, once made
 
     #: EventBridge takes at most 256 KB per entry; a detail bigger than this goes without its
     #: ``payload`` (``payloadOmitted``: the consumer reads the body from the deliveries table).
@@ -43,9 +44,17 @@ class DeliveryBus:
     #: left (names, ids bounded at 256 characters, flags) always fits.
     OMITTABLE = ("payload", "data", "text")
 
+    #: Compact, not ASCII-escaped, no NaN or Infinity (one encoder: ``json.dumps`` makes one per call).
+    _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+    @classmethod
+    def _dumps(cls, detail: Mapping[str, Any]) -> str:
+        return cls._ENCODER.encode(detail)
+
     @staticmethod
-    def _dumps(detail: Mapping[str, Any]) -> str:
-        return json.dumps(detail, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    def _size(text: str) -> int:
+        """The text's UTF-8 size (``UnicodeEncodeError`` for a lone surrogate)."""
+        return len(text) if text.isascii() else len(text.encode("utf-8"))
 
     def render(self, detail: Mapping[str, Any]) -> str:
         """The exact ``Detail`` text :meth:`publish` sends for ``detail``: compact JSON, encodable as
@@ -55,8 +64,9 @@ class DeliveryBus:
         Raises ``ValueError`` (``UnicodeEncodeError`` for a lone surrogate, a non-finite number),
         ``TypeError`` or ``RecursionError`` when ``detail`` cannot be JSON: a problem with the content,
         never a transient one. The whole detail is checked, whatever slimming then leaves out."""
-        text = self._dumps(detail)
-        size = len(text.encode("utf-8"))
+        # _dumps and _size written out: this runs once per delivery received
+        text = self._ENCODER.encode(detail)
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
         if size <= self.DETAIL_LIMIT:
             return text
         slim = dict(detail)
@@ -68,7 +78,7 @@ class DeliveryBus:
             if field == "payload":
                 slim["payloadDetailBytes"] = size
             text = self._dumps(slim)
-            if len(text.encode("utf-8")) <= self.DETAIL_LIMIT:
+            if self._size(text) <= self.DETAIL_LIMIT:
                 break
         return text
 
@@ -87,7 +97,10 @@ class DeliveryBus:
             "EventBusName": self.bus_name,
         }
         try:
-            resp = self._clients.get("events").put_events(Entries=[entry])
+            client = self._client
+            if client is None:
+                client = self._client = self._clients.get("events")
+            resp = client.put_events(Entries=[entry])
         except (ClientError, BotoCoreError) as exc:
             raise DeliveryStoreError.from_aws("publishing the delivery", exc) from None
         entries = resp.get("Entries") or [{}]

@@ -69,17 +69,20 @@ class ClaimResult(NamedTuple):
 def delivery_id_for(endpoint: str, kind: str, key: str | bytes) -> str:
     """The delivery id: a digest of the endpoint and its replay key, so the first delivery and its
     replays share one id (and one ledger item)."""
-    digest = hashlib.sha256()
-    digest.update(endpoint.encode("utf-8"))
-    digest.update(b"\x00")
-    digest.update(kind.encode("ascii"))
-    digest.update(b"\x00")
-    digest.update(key if isinstance(key, bytes) else key.encode("utf-8"))
-    return digest.hexdigest()[:32]
+    raw = key if isinstance(key, bytes) else key.encode("utf-8")
+    return hashlib.sha256(
+        b"%b\x00%b\x00%b" % (endpoint.encode("utf-8"), kind.encode("ascii"), raw)
+    ).hexdigest()[:32]
 
 
 def _n(value: float) -> dict[str, str]:
     return {"N": str(int(value)) if float(value).is_integer() else f"{value:.6f}"}
+
+
+# What every claim sends (boto3 reads its parameters, never writes them: shared, not copied).
+_CLAIMED = {"S": STATE_CLAIMED}
+_CLAIM_CONDITION = "attribute_not_exists(#pk) OR (#st = :claimed AND #at < :stale)"
+_CLAIM_NAMES = {"#pk": Delivery.PK, "#st": Delivery.STATE, "#at": Delivery.CLAIMED_AT}
 
 
 class DeliveryLedger:
@@ -88,6 +91,13 @@ class DeliveryLedger:
     def __init__(self, clients: LazyClients, table: str) -> None:
         self._clients = clients
         self.table = table
+        self._window: _Window | None = None  # the counters' names and update of the current sub-bucket
+        self._client: Any = None  # the DynamoDB client, once made
+
+    def _connect(self) -> Any:
+        """The DynamoDB client, made on first use (LazyClients) and then kept here."""
+        self._client = self._clients.get("dynamodb")
+        return self._client
 
     @staticmethod
     def key(delivery_id: str) -> dict[str, Any]:
@@ -101,24 +111,18 @@ class DeliveryLedger:
         its earlier claim is abandoned: still ``claimed`` after ``lease`` seconds). One conditional
         PutItem: of any number of concurrent identical deliveries exactly one wins. ``token``
         identifies this claim in later updates."""
-        full = {
-            **item,
-            **self.key(delivery_id),
-            Delivery.STATE: {"S": STATE_CLAIMED},
-            Delivery.CLAIMED_AT: _n(now),
-            Delivery.CLAIM_TOKEN: {"S": token},
-        }
+        full = dict(item)
+        full[Delivery.PK] = {"S": f"{Delivery.DELIVERY_PREFIX}{delivery_id}"}
+        full[Delivery.STATE] = _CLAIMED
+        full[Delivery.CLAIMED_AT] = _n(now)
+        full[Delivery.CLAIM_TOKEN] = {"S": token}
         try:
-            self._clients.get("dynamodb").put_item(
+            (self._client or self._connect()).put_item(
                 TableName=self.table,
                 Item=full,
-                ConditionExpression="attribute_not_exists(#pk) OR (#st = :claimed AND #at < :stale)",
-                ExpressionAttributeNames={
-                    "#pk": Delivery.PK,
-                    "#st": Delivery.STATE,
-                    "#at": Delivery.CLAIMED_AT,
-                },
-                ExpressionAttributeValues={":claimed": {"S": STATE_CLAIMED}, ":stale": _n(now - lease)},
+                ConditionExpression=_CLAIM_CONDITION,
+                ExpressionAttributeNames=_CLAIM_NAMES,
+                ExpressionAttributeValues={":claimed": _CLAIMED, ":stale": _n(now - lease)},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
@@ -135,7 +139,7 @@ class DeliveryLedger:
     def finish(self, delivery_id: str, *, token: str, state: str, now: float) -> bool:
         """Move our claim to its final state. False when the claim is no longer ours (taken over)."""
         try:
-            self._clients.get("dynamodb").update_item(
+            (self._client or self._connect()).update_item(
                 TableName=self.table,
                 Key=self.key(delivery_id),
                 UpdateExpression="SET #st = :state, #fin = :now",
@@ -161,7 +165,7 @@ class DeliveryLedger:
         :class:`DeliveryStoreError` for the caller to report, and the lease then frees the claim (a
         retry after it takes the claim over)."""
         try:
-            self._clients.get("dynamodb").delete_item(
+            (self._client or self._connect()).delete_item(
                 TableName=self.table,
                 Key=self.key(delivery_id),
                 ConditionExpression="#tok = :mine AND #st = :claimed",
@@ -178,7 +182,7 @@ class DeliveryLedger:
     def get(self, delivery_id: str) -> dict[str, Any] | None:
         """The stored delivery item (raw attribute values), for consumers and tests."""
         try:
-            resp = self._clients.get("dynamodb").get_item(
+            resp = (self._client or self._connect()).get_item(
                 TableName=self.table, Key=self.key(delivery_id), ConsistentRead=True
             )
         except (ClientError, BotoCoreError) as exc:
@@ -191,18 +195,16 @@ class DeliveryLedger:
         One UpdateItem: ADD to the current sub-bucket, REMOVE sub-buckets that fell out of the window."""
         step = max(window / LOOP_STEPS, 0.001)
         current = int(now // step)
+        counters = self._window
+        if counters is None or counters.step != step or counters.current != current:
+            counters = self._window = _Window.of(step, current)
         digest = hashlib.sha256(conversation.encode("utf-8")).hexdigest()[:32]
-        bucket = Delivery.COUNT_PREFIX
-        names = {"#c": f"{bucket}{current}", "#exp": Delivery.EXPIRES_AT}
-        stale = [f"#o{i}" for i in range(LOOP_STEPS)]
-        for i, alias in enumerate(stale):
-            names[alias] = f"{bucket}{current - LOOP_STEPS - i}"
         try:
-            resp = self._clients.get("dynamodb").update_item(
+            resp = (self._client or self._connect()).update_item(
                 TableName=self.table,
                 Key={Delivery.PK: {"S": f"{Delivery.CONVERSATION_PREFIX}{endpoint}#{digest}"}},
-                UpdateExpression=f"ADD #c :one SET #exp = :exp REMOVE {', '.join(stale)}",
-                ExpressionAttributeNames=names,
+                UpdateExpression=_COUNT_UPDATE,
+                ExpressionAttributeNames=counters.names,
                 ExpressionAttributeValues={":one": {"N": "1"}, ":exp": _n(int(now + 2 * window + 60))},
                 ReturnValues="ALL_NEW",
             )
@@ -210,8 +212,35 @@ class DeliveryLedger:
             raise DeliveryStoreError.from_aws("counting the conversation", exc) from None
         attrs = resp.get("Attributes") or {}
         total = 0
-        for offset in range(LOOP_STEPS):
-            value = attrs.get(f"{bucket}{current - offset}")
-            if isinstance(value, Mapping) and isinstance(value.get("N"), str):
-                total += int(value["N"])
+        for name in counters.counted:
+            value = attrs.get(name)
+            if value is not None and (type(value) is dict or isinstance(value, Mapping)):
+                number = value.get("N")
+                if isinstance(number, str):
+                    total += int(number)
         return total
+
+
+_STALE_ALIASES = tuple(f"#o{i}" for i in range(LOOP_STEPS))
+#: The conversation counter's update: the same text for every sub-bucket (its names are aliases).
+_COUNT_UPDATE = f"ADD #c :one SET #exp = :exp REMOVE {', '.join(_STALE_ALIASES)}"
+
+
+class _Window(NamedTuple):
+    """The counters of sub-bucket ``current`` (of ``step`` seconds): the attribute names the update
+    writes (``#c``) and removes (``#o0``...: those that fell out of the window), and the ones it adds
+    up. The same for every delivery within a step, so made once per step."""
+
+    step: float
+    current: int
+    names: dict[str, str]  # given to the client as it is: boto3 reads its parameters, never writes them
+    counted: tuple[str, ...]
+
+    @classmethod
+    def of(cls, step: float, current: int) -> _Window:
+        bucket = Delivery.COUNT_PREFIX
+        names = {"#c": f"{bucket}{current}", "#exp": Delivery.EXPIRES_AT}
+        for i, alias in enumerate(_STALE_ALIASES):
+            names[alias] = f"{bucket}{current - LOOP_STEPS - i}"
+        counted = tuple(f"{bucket}{current - offset}" for offset in range(LOOP_STEPS))
+        return cls(step, current, names, counted)

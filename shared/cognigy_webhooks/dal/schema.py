@@ -31,6 +31,8 @@ template.yaml.
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
@@ -209,9 +211,29 @@ class Delivery:
 # --- timestamps and keys -----------------------------------------------------------------------------
 
 
+_SECOND: list[tuple[int, str]] = [(-1, "")]  # the last second formatted (the receiver stamps many in one)
+_LAST: list[tuple[float, str]] = [(-1.0, "")]  # the last time formatted, and its text
+
+
 def iso_time(seconds: float) -> str:
-    """UTC ISO-8601 with microseconds and ``Z``, as the audit sort key and the receiver write times."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC ISO-8601 with microseconds and ``Z``, as the audit sort key and the receiver write times.
+    The same text as ``datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")``
+    (microseconds rounded half to even), the date and time formatted once per second."""
+    last = _LAST[0]
+    if last[0] == seconds:  # the receiver stamps a delivery and its record with the same time
+        return last[1]
+    if seconds < 0:
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    fraction, whole = math.modf(seconds)
+    second, micro = int(whole), round(fraction * 1e6)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    held = _SECOND[0]
+    if held[0] != second:
+        held = _SECOND[0] = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    text = f"{held[1]}.{micro:06d}Z"
+    _LAST[0] = (seconds, text)
+    return text
 
 
 def audit_sort_key(stamp: str, event_id: str) -> str:
@@ -224,6 +246,9 @@ def audit_sort_key(stamp: str, event_id: str) -> str:
 
 #: DynamoDB's number context (as boto3's): 38 digits, exponent -128..126, nothing rounded silently.
 _NUMBERS = Context(Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
+
+
+_TEN_TO_38 = 10**38  # an int below it in magnitude is its own text as a DynamoDB number
 
 
 def _value(value: Any) -> dict[str, Any]:
@@ -363,17 +388,21 @@ def delivery_item(
     hop: int | None = None,
 ) -> dict[str, Any]:
     """A delivery's own attributes (DeliveriesTable; the ledger adds the key and the claim's), kept
-    ``retention_days`` days; the content type is kept to its first 256 characters."""
-    fields: dict[str, Any] = {
-        Delivery.DELIVERY_ID: delivery_id,
-        Delivery.ENDPOINT: endpoint,
-        Delivery.RECEIVED_AT: iso_time(now),
-        Delivery.REPLAY_KIND: replay_kind,
-        Delivery.PAYLOAD_FORMAT: payload_format,
-        Delivery.CONTENT_TYPE: content_type[:256],
-        Delivery.BODY: body,
-        Delivery.EXPIRES_AT: int(now + retention_days * 86400),
-        Delivery.SESSION_ID: session_id,
-        Delivery.HOP: hop,
+    ``retention_days`` days; the content type is kept to its first 256 characters. (Attribute values
+    made directly, as :func:`to_item` makes them for these types: one per delivery received.)"""
+    expires = int(now + retention_days * 86400)
+    item: dict[str, Any] = {
+        Delivery.DELIVERY_ID: {"S": delivery_id},
+        Delivery.ENDPOINT: {"S": endpoint},
+        Delivery.RECEIVED_AT: {"S": iso_time(now)},
+        Delivery.REPLAY_KIND: {"S": replay_kind},
+        Delivery.PAYLOAD_FORMAT: {"S": payload_format},
+        Delivery.CONTENT_TYPE: {"S": content_type[:256]},
+        Delivery.BODY: {"B": bytes(body)},
+        Delivery.EXPIRES_AT: {"N": str(expires)} if abs(expires) < _TEN_TO_38 else _value(expires),
     }
-    return {k: _value(v) for k, v in fields.items() if v is not None}
+    if session_id is not None:
+        item[Delivery.SESSION_ID] = {"S": session_id}
+    if hop is not None:
+        item[Delivery.HOP] = _value(hop)
+    return item

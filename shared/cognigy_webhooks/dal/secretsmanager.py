@@ -119,8 +119,9 @@ def _staged_secrets_provider(client: Any) -> Any:
 
 
 class SecretVersions:
-    """A secret's current and previous values (Secrets Manager AWSCURRENT and AWSPREVIOUS) through
-    Powertools Parameters, cached for ``max_age`` seconds. Both are accepted during a rotation.
+    """A secret's current and previous values (Secrets Manager AWSCURRENT and AWSPREVIOUS) read
+    through Powertools Parameters, the pair kept for ``max_age`` seconds (one lookup per delivery).
+    Both are accepted during a rotation.
 
     :meth:`refresh` re-fetches past the cache (to pick up a rotation that just happened) at most once
     per ``refresh_seconds`` per secret, so a flood of forgeries cannot turn into a flood of Secrets
@@ -147,6 +148,7 @@ class SecretVersions:
         self._provider: Any = None
         self._lock = threading.Lock()
         self._last_refresh: dict[str, float] = {}
+        self._values: dict[str, tuple[float, tuple[str | bytes, ...]]] = {}  # secret -> (until, values)
         self._warned: dict[str, tuple[float, int]] = {}  # secret -> (last warning, failures not logged)
 
     def _get_provider(self) -> Any:
@@ -158,13 +160,20 @@ class SecretVersions:
 
     def get(self, secret_id: str, *, force: bool = False) -> tuple[str | bytes, ...]:
         """The usable values, current first. Raises :class:`SecretUnavailable` when the current
-        version cannot be read; a previous version that cannot be read is left out, with a warning."""
+        version cannot be read; a previous version that cannot be read is left out, with a warning.
+        Both versions are read together and kept together for ``max_age`` seconds (one lookup per
+        delivery); ``force`` reads them again."""
+        if not force:
+            held = self._values.get(secret_id)
+            if held is not None and self._clock() < held[0]:
+                return held[1]
+        until = self._clock() + self.max_age
         provider = self._get_provider()
         values: list[str | bytes] = []
         for stage in (CURRENT, PREVIOUS):
             key = f"{stage}:{secret_id}"
             try:
-                value = provider.get(key, max_age=self.max_age, force_fetch=force)
+                value = provider.get(key, max_age=self.max_age, force_fetch=True)
             except Exception as exc:  # Powertools wraps every failure in GetParameterError (message not ours)
                 if stage == CURRENT:
                     raise SecretUnavailable(
@@ -175,7 +184,9 @@ class SecretVersions:
                 continue
             if isinstance(value, str | bytes) and value:
                 values.append(value)
-        return tuple(values)
+        found = tuple(values)
+        self._values[secret_id] = (until, found)
+        return found
 
     def _previous_failed(self, secret_id: str, exc: BaseException) -> None:
         now = self._clock()
@@ -213,5 +224,6 @@ class SecretVersions:
         with self._lock:
             self._last_refresh.clear()
             self._warned.clear()
+            self._values.clear()
             if self._provider is not None:
                 self._provider.clear_cache()

@@ -2,8 +2,8 @@
 and/or HTTP Basic auth, against the current and the previous secret (a rotation), with one forced
 re-fetch of the secret on a mismatch (a rotation since it was cached). Comparisons are constant-time:
 Basic auth compares SHA-256 digests of the given and the expected user name and password (so neither
-their values nor their lengths show in the time), and every secret version is compared (the time does
-not tell which matched).
+their values nor their lengths show in the time; the expected digests are made once per endpoint and
+secret versions), and every secret version is compared (the time does not tell which matched).
 
 An accepted delivery gets its replay key, which never depends on the secret version that verified it:
 
@@ -41,7 +41,6 @@ Standard library only (the receiver's cold start).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -96,6 +95,8 @@ class Auth(NamedTuple):
     replay_key: str | bytes = b""
 
 
+_NO_AUTHENTICATION = Auth(False, "no_authentication")
+
 #: The replay kinds (``replayKind`` in the deliveries table).
 BODY_KIND = "body-sha256"
 TRACE_KIND = "trace-id"
@@ -116,15 +117,16 @@ def output_replay_key(auth: Auth, endpoint: EndpointAuth, trace_id: str | None) 
     ``traceId`` and the body's SHA-256; ``auth`` unchanged otherwise (a signature's key stays the
     signature's, a body without a ``traceId`` keeps ``body-sha256``)."""
     if (
-        not auth.ok
-        or trace_id is None
+        trace_id is None
         or auth.replay_kind != BODY_KIND
+        or not auth.ok
+        or endpoint.payload_format != "JSON"
         or endpoint.has_signature
         or not endpoint.has_basic_auth
-        or endpoint.payload_format != "JSON"
     ):
         return auth
-    body_digest = auth.replay_key if isinstance(auth.replay_key, str) else auth.replay_key.decode("ascii")
+    key = auth.replay_key
+    body_digest = key if isinstance(key, str) else key.decode("ascii")
     return Auth(True, auth.reason, TRACE_KIND, f"{trace_id}\x00{body_digest}")
 
 
@@ -143,7 +145,7 @@ def basic_credentials(values: tuple[str, ...]) -> tuple[bytes, bytes] | str:
     if scheme.lower() != "basic" or not token or len(token) > 4096:
         return "authorization_malformed"
     try:
-        decoded = base64.b64decode(token.strip(" \t").encode("ascii"), validate=True)
+        decoded = binascii.a2b_base64(token.strip(" \t"), strict_mode=True)  # b64decode(validate=True)
     except (UnicodeEncodeError, binascii.Error, ValueError):
         return "authorization_malformed"
     user, colon, password = decoded.partition(b":")
@@ -156,41 +158,77 @@ def _as_bytes(value: str | bytes) -> bytes:
     return value if isinstance(value, bytes) else value.encode("utf-8")
 
 
+class _Expected(NamedTuple):
+    """What Basic auth compares against for one endpoint: the digests of its user name and of every
+    password version, made once per (user name, versions) rather than per delivery. No value, and
+    no digest, in a repr."""
+
+    username: str
+    passwords: tuple[str | bytes, ...]
+    user_digest: bytes
+    password_digests: tuple[bytes, ...]
+
+    def __repr__(self) -> str:
+        return f"_Expected({len(self.passwords)} password versions)"
+
+
 class Authenticator:
     """Checks deliveries against an endpoint's configured schemes. Thread-safe."""
+
+    #: Endpoints whose expected Basic-auth digests are kept (their records are cached as many).
+    MAX_EXPECTED = 1024
 
     def __init__(self, secrets: SecretVersions, *, tolerance_seconds: int) -> None:
         self.secrets = secrets
         self.tolerance_seconds = tolerance_seconds
+        self._expected: dict[str, _Expected] = {}
+
+    def __repr__(self) -> str:
+        return f"Authenticator(tolerance_seconds={self.tolerance_seconds})"
+
+    def _expected_for(self, endpoint: EndpointAuth, passwords: tuple[str | bytes, ...]) -> _Expected:
+        username = endpoint.basic_username or ""
+        held = self._expected.get(endpoint.name)
+        if held is not None and held.username == username and held.passwords == passwords:
+            return held
+        expected = _Expected(username, passwords, _digest(username), tuple(_digest(p) for p in passwords))
+        if held is not None or len(self._expected) < self.MAX_EXPECTED:
+            self._expected[endpoint.name] = expected
+        return expected
 
     def authenticate(self, endpoint: EndpointAuth, request: DeliveryRequest, now: float) -> Auth:
         """Every scheme the endpoint configures must pass; an endpoint with none accepts nothing."""
-        result = Auth(False, "no_authentication")
-        if endpoint.has_signature:
+        signed = endpoint.has_signature
+        result = _NO_AUTHENTICATION
+        if signed:
             result = self._with_refresh(
-                endpoint.signature_secret_arn,
-                lambda secrets: self._check_signature(endpoint, request, secrets, now),
+                endpoint.signature_secret_arn, self._check_signature, endpoint, request, now
             )
             if not result.ok:
                 return result
         if endpoint.has_basic_auth:
-            basic = self._with_refresh(
-                endpoint.basic_password_arn, lambda secrets: self._check_basic(endpoint, request, secrets)
-            )
-            if not basic.ok or not endpoint.has_signature:
+            basic = self._with_refresh(endpoint.basic_password_arn, self._check_basic, endpoint, request, now)
+            if not basic.ok or not signed:
                 return basic
         return result
 
-    def _with_refresh(self, secret_arn: str | None, check: Callable[[tuple[str | bytes, ...]], Auth]) -> Auth:
+    def _with_refresh(
+        self,
+        secret_arn: str | None,
+        check: Callable[[EndpointAuth, DeliveryRequest, tuple[str | bytes, ...], float], Auth],
+        endpoint: EndpointAuth,
+        request: DeliveryRequest,
+        now: float,
+    ) -> Auth:
         """Check with the cached secret versions; on a mismatch, once, with freshly fetched ones (a
         rotation that happened since they were cached)."""
         assert secret_arn is not None
         secrets = self.secrets.get(secret_arn)
-        result = check(secrets)
+        result = check(endpoint, request, secrets, now)
         if not result.ok and result.reason in _REFRESH_REASONS:
             fresh = self.secrets.refresh(secret_arn)
             if fresh is not None and fresh != secrets:
-                result = check(fresh)
+                result = check(endpoint, request, fresh, now)
         return result
 
     def _check_signature(
@@ -217,18 +255,19 @@ class Authenticator:
         return Auth(False, _REFUSAL_REASONS.get(verification.reason, "signature_invalid"))
 
     def _check_basic(
-        self, endpoint: EndpointAuth, request: DeliveryRequest, passwords: tuple[str | bytes, ...]
+        self, endpoint: EndpointAuth, request: DeliveryRequest, passwords: tuple[str | bytes, ...], now: float
     ) -> Auth:
         credentials = basic_credentials(request.values("authorization"))
         if isinstance(credentials, str):
             return Auth(False, credentials)
         if not passwords:
             return Auth(False, "secret_unusable")
-        user, password = _digest(credentials[0]), _digest(credentials[1])
-        user_ok = hmac.compare_digest(user, _digest(endpoint.basic_username or ""))
+        expected = self._expected_for(endpoint, passwords)
+        user_ok = hmac.compare_digest(hashlib.sha256(credentials[0]).digest(), expected.user_digest)
+        password = hashlib.sha256(credentials[1]).digest()  # the credentials are bytes: _digest's
         password_ok = False
-        for candidate in passwords:  # every version compared: the time does not tell which matched
-            password_ok |= hmac.compare_digest(password, _digest(candidate))
+        for candidate in expected.password_digests:  # every version compared: the time tells nothing
+            password_ok |= hmac.compare_digest(password, candidate)
         if not (user_ok and password_ok):
             return Auth(False, "credentials_mismatch")
-        return _body_key(request.body)
+        return Auth(True, "ok", BODY_KIND, hashlib.sha256(request.body).hexdigest())  # _body_key

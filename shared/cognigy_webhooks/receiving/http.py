@@ -14,16 +14,16 @@ Standard library only (the receiver's cold start).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 __all__ = ["UNAVAILABLE", "DeliveryRequest", "Reply", "bad_request", "parse_api_event", "unauthorized"]
 
 _MAX_HEADER_PAIRS = 500
 RETRY_AFTER_SECONDS = 5
+_REPLY_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 
 # --- replies ------------------------------------------------------------------------------------
@@ -49,17 +49,23 @@ class Reply(NamedTuple):
         return body
 
     def to_api_gateway(self) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+        headers = dict(_REPLY_HEADERS)
         if self.status == 503:
             headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         if self.status == 401:
             headers["WWW-Authenticate"] = 'Basic realm="cognigy-webhooks", charset="UTF-8"'
-        return {
-            "statusCode": self.status,
-            "headers": headers,
-            "body": json.dumps(self.body(), separators=(",", ":")),
-            "isBase64Encoded": False,
-        }
+        delivery_id = self.delivery_id
+        if (
+            self.outcome in ("accepted", "duplicate")
+            and delivery_id is not None
+            and delivery_id.isascii()
+            and delivery_id.isalnum()
+        ):
+            # what json.dumps writes for these two keys, when the id needs no escaping (ours: hex)
+            body = f'{{"deliveryId":"{delivery_id}","status":"{self.outcome}"}}'
+        else:
+            body = json.dumps(self.body(), separators=(",", ":"))
+        return {"statusCode": self.status, "headers": headers, "body": body, "isBase64Encoded": False}
 
 
 def unauthorized(reason: str) -> Reply:
@@ -92,32 +98,6 @@ class DeliveryRequest(NamedTuple):
         return [(n, v) for n in (x.lower() for x in names) for v in self.headers.get(n, ())]
 
 
-def _header_pairs(event: Mapping[str, Any]) -> list[tuple[str, str]] | None:
-    """(name, value) pairs from multiValueHeaders, plus any name only ``headers`` has. None when the
-    event holds more header values than any real request."""
-    pairs: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    multi = event.get("multiValueHeaders")
-    if isinstance(multi, Mapping):
-        for name, values in multi.items():
-            if not isinstance(name, str) or not isinstance(values, list | tuple):
-                continue
-            seen.add(name.lower())
-            for value in values:
-                if isinstance(value, str):
-                    pairs.append((name, value))
-            if len(pairs) > _MAX_HEADER_PAIRS:
-                return None
-    single = event.get("headers")
-    if isinstance(single, Mapping):
-        for name, value in single.items():
-            if isinstance(name, str) and isinstance(value, str) and name.lower() not in seen:
-                pairs.append((name, value))
-            if len(pairs) > _MAX_HEADER_PAIRS:
-                return None
-    return pairs
-
-
 def _is_text(value: str) -> bool:
     """Encodable as UTF-8 (no lone surrogate): what HTTP can carry and DynamoDB can store."""
     if value.isascii():
@@ -129,21 +109,69 @@ def _is_text(value: str) -> bool:
     return True
 
 
+def _headers(event: Mapping[str, Any]) -> tuple[dict[str, tuple[str, ...]], bool] | None:
+    """Every header value of the event by lower-cased name, in order: ``multiValueHeaders``, then any
+    name only ``headers`` has; with whether all of them are text. None when the event holds more
+    header values than any real request."""
+    values: dict[str, tuple[str, ...]] = {}
+    count = 0
+    text = True
+    listed = True  # every name of multiValueHeaders came as text with a list of values
+    multi = event.get("multiValueHeaders")
+    if type(multi) is dict or isinstance(multi, Mapping):
+        for name, found in multi.items():
+            if not (type(found) is list or isinstance(found, list | tuple)) or not isinstance(name, str):
+                listed = False
+                continue
+            key = name.lower().strip(" \t")
+            name_text = name.isascii() or _is_text(name)
+            for value in found:
+                if type(value) is str or isinstance(value, str):
+                    if not (name_text and (value.isascii() or _is_text(value))):
+                        text = False
+                    held = values.get(key)
+                    values[key] = (value,) if held is None else (*held, value)
+                    count += 1
+            if count > _MAX_HEADER_PAIRS:
+                return None
+    else:
+        multi = None
+    single = event.get("headers")
+    if type(single) is dict or isinstance(single, Mapping):
+        if listed and multi is not None and single.keys() <= multi.keys():
+            return values, text  # every name is one multiValueHeaders has: nothing to add
+        seen = (
+            {n.lower() for n, f in multi.items() if isinstance(n, str) and isinstance(f, list | tuple)}
+            if multi is not None
+            else set()
+        )
+        for name, value in single.items():
+            if isinstance(name, str) and isinstance(value, str) and name.lower() not in seen:
+                if not (name.isascii() and value.isascii()) and not (_is_text(name) and _is_text(value)):
+                    text = False
+                key = name.strip(" \t").lower()
+                held = values.get(key)
+                values[key] = (value,) if held is None else (*held, value)
+                count += 1
+            if count > _MAX_HEADER_PAIRS:
+                return None
+    return values, text
+
+
 def parse_api_event(event: object, *, max_body_bytes: int) -> DeliveryRequest | Reply:
     """An API Gateway REST proxy event -> the request, or the reply refusing it (400, 413). The body
     size is checked before the body is decoded, and again after."""
-    if not isinstance(event, Mapping):
+    if not (type(event) is dict or isinstance(event, Mapping)):
         return bad_request("not_an_event", "Not an API Gateway proxy request")
+    event = cast(Mapping[str, Any], event)
     params = event.get("pathParameters")
-    name = params.get("name") if isinstance(params, Mapping) else None
-    pairs = _header_pairs(event)
-    if pairs is None:
+    name = params.get("name") if type(params) is dict or isinstance(params, Mapping) else None
+    found = _headers(event)
+    if found is None:
         return bad_request("too_many_headers", "Too many headers")
-    if not all(_is_text(key) and _is_text(value) for key, value in pairs):
+    headers, text = found
+    if not text:
         return bad_request("bad_header", "A header is not valid text")
-    headers: dict[str, list[str]] = {}
-    for key, value in pairs:
-        headers.setdefault(key.strip(" \t").lower(), []).append(value)
     raw = event.get("body")
     encoded = event.get("isBase64Encoded") is True
     body: bytes
@@ -155,7 +183,7 @@ def parse_api_event(event: object, *, max_body_bytes: int) -> DeliveryRequest | 
         if len(raw) > 4 * (max_body_bytes // 3 + 1) + 8:
             return _too_large(max_body_bytes)
         try:
-            body = base64.b64decode(raw.encode("ascii"), validate=True)
+            body = binascii.a2b_base64(raw, strict_mode=True)  # base64.b64decode(raw, validate=True)
         except (UnicodeEncodeError, binascii.Error, ValueError):
             return bad_request("bad_base64", "The body is marked base64 but is not")
     else:
@@ -168,12 +196,12 @@ def parse_api_event(event: object, *, max_body_bytes: int) -> DeliveryRequest | 
     if len(body) > max_body_bytes:
         return _too_large(max_body_bytes)
     context = event.get("requestContext")
-    request_id = context.get("requestId") if isinstance(context, Mapping) else None
+    request_id = context.get("requestId") if type(context) is dict or isinstance(context, Mapping) else None
     return DeliveryRequest(
-        name=name if isinstance(name, str) else None,
-        headers={k: tuple(v) for k, v in headers.items()},
-        body=body,
-        request_id=request_id if isinstance(request_id, str) else None,
+        name if isinstance(name, str) else None,
+        headers,
+        body,
+        request_id if isinstance(request_id, str) else None,
     )
 
 

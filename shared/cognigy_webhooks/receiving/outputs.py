@@ -49,20 +49,24 @@ MAX_ID_LENGTH = 256
 _OUTPUT = "AIOutput"
 
 
+def _is_mapping(value: object) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)  # the ABC check only for what is not a dict
+
+
 def _places(payload: Any) -> list[tuple[Mapping[str, Any], Mapping[str, Any] | None]]:
     """The objects a field may sit in: the top level with its ``AIOutput``, then (for a one-key
     object) its one value with that value's ``AIOutput``."""
-    if not isinstance(payload, Mapping):
+    if not _is_mapping(payload):
         return []
     outer: list[Mapping[str, Any]] = [payload]
     if len(payload) == 1:
         (only,) = payload.values()
-        if isinstance(only, Mapping):
+        if _is_mapping(only):
             outer.append(only)
     places: list[tuple[Mapping[str, Any], Mapping[str, Any] | None]] = []
     for level in outer:
         inner = level.get(_OUTPUT)
-        places.append((level, inner if isinstance(inner, Mapping) else None))
+        places.append((level, inner if _is_mapping(inner) else None))
     return places
 
 
@@ -84,6 +88,18 @@ def _identifier(value: Any) -> str | None:
     if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH:
         return value
     return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _any(value: Any) -> Any:
+    return value
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def _first(levels: list[Mapping[str, Any]], key: str, accept: Callable[[Any], Any]) -> Any:
@@ -110,12 +126,29 @@ def trace_id_of(payload: Any) -> str | None:
     return found
 
 
+#: The fields read from the output's own object first (then the level around it), with their test.
+_OUTPUT_FIRST: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+    ("text", _text),
+    ("data", _any),
+    ("traceId", _trace_id),
+    ("disableSensitiveLogging", _flag),
+)
+
+
 def output_fields(payload: Any) -> dict[str, Any]:
     """The fields of a Flow output found in ``payload`` (parsed JSON or XML), by their event names:
     ``userId``, ``sessionId``, ``text``, ``data``, ``traceId``, ``disableSensitiveLogging``; a field
     not found, or not of its type, is left out. Never raises."""
+    if type(payload) is dict and len(payload) != 1:
+        return _object_fields(payload)  # Cognigy's own shape: the same answer, fewer steps
+    return _fields_in(payload)
+
+
+def _fields_in(payload: Any) -> dict[str, Any]:
+    """:func:`output_fields` for any shape."""
     places = _places(payload)
-    levels = _order(places, output_first=True)  # text, data, traceId: AIOutput's own first
+    if not places:  # not an object: nothing to find (conversation_of looks in objects only)
+        return {}
     ids = _order(places, output_first=False)  # userId, sessionId: at the top in Cognigy's body
     fields: dict[str, Any] = {}
     user = _first(ids, "userId", _identifier)
@@ -126,16 +159,52 @@ def output_fields(payload: Any) -> dict[str, Any]:
         session = _first(ids, "sessionId", _identifier)
     if session is not None:
         fields["sessionId"] = session
-    text = _first(levels, "text", lambda v: v if isinstance(v, str) else None)
-    if text is not None:
-        fields["text"] = text
-    data = _first(levels, "data", lambda v: v)
-    if data is not None:
-        fields["data"] = data
-    trace = _first(levels, "traceId", _trace_id)
-    if trace is not None:
-        fields["traceId"] = trace
-    sensitive = _first(levels, "disableSensitiveLogging", lambda v: v if isinstance(v, bool) else None)
-    if sensitive is not None:
-        fields["disableSensitiveLogging"] = sensitive
+    levels = _order(places, output_first=True)  # text, data, traceId: AIOutput's own first
+    for key, accept in _OUTPUT_FIRST:
+        found = _first(levels, key, accept)
+        if found is not None:
+            fields[key] = found
+    return fields
+
+
+def _object_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_fields_in` for an object of other than one key (no single root to look into): the top
+    level and its ``AIOutput``, the tests of :func:`_identifier`, :func:`_trace_id`... written out (one
+    delivery, one call)."""
+    inner = payload.get(_OUTPUT)
+    if inner is not None and not _is_mapping(inner):
+        inner = None
+    ids = (payload,) if inner is None else (payload, inner)  # userId, sessionId: the top level first
+    levels = (payload,) if inner is None else (inner, payload)  # the others: AIOutput's own first
+    fields: dict[str, Any] = {}
+    for level in ids:
+        user = _identifier(level.get("userId"))
+        if user is not None:
+            fields["userId"] = user
+            break
+    session = conversation_of(payload)  # the top level (as _identifier reads it), then under data
+    if session is None and inner is not None:
+        session = _identifier(inner.get("sessionId"))
+    if session is not None:
+        fields["sessionId"] = session
+    for level in levels:
+        text = level.get("text")
+        if isinstance(text, str):
+            fields["text"] = text
+            break
+    for level in levels:
+        data = level.get("data")
+        if data is not None:
+            fields["data"] = data
+            break
+    for level in levels:
+        trace = level.get("traceId")
+        if isinstance(trace, str) and 0 < len(trace) <= MAX_ID_LENGTH and trace.isprintable():
+            fields["traceId"] = trace
+            break
+    for level in levels:
+        flag = level.get("disableSensitiveLogging")
+        if isinstance(flag, bool):
+            fields["disableSensitiveLogging"] = flag
+            break
     return fields

@@ -188,6 +188,11 @@ def json_nesting_exceeds(body: bytes, limit: int) -> bool:
     return False
 
 
+#: ``json.loads(text, parse_constant=_refuse_constant)``, made once (``json.loads`` given an option
+#: makes a decoder per call).
+_JSON_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def _parse_json(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
@@ -196,7 +201,7 @@ def _parse_json(body: bytes) -> Any:
     if json_nesting_exceeds(body, MAX_JSON_DEPTH):
         raise PayloadRefused(_DEEP.format(MAX_JSON_DEPTH), reason=PAYLOAD_UNREPRESENTABLE)
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return _JSON_DECODER.decode(text)
     except (ValueError, RecursionError):  # RecursionError: not within MAX_JSON_DEPTH, kept as a guard
         raise PayloadRefused("The body is not valid JSON") from None
 
@@ -300,12 +305,27 @@ _MEDIA_TYPES = {
 }
 
 
+_MEDIA_ANSWERS: dict[tuple[str, str], bool] = {}  # (Content-Type, payloadFormat) -> fits: a few in practice
+_MAX_MEDIA_ANSWERS = 256
+
+
 def media_type_matches(values: tuple[str, ...], payload_format: str) -> bool:
     """One Content-Type that fits the endpoint's payloadFormat (charset, when given, must be UTF-8 for
     JSON; XML declares its own encoding)."""
     if len(values) != 1:
         return False
-    media, _, params = values[0].partition(";")
+    key = (values[0], payload_format)
+    fits = _MEDIA_ANSWERS.get(key)
+    if fits is None:
+        fits = _media_type_fits(values[0], payload_format)
+        if len(_MEDIA_ANSWERS) >= _MAX_MEDIA_ANSWERS:
+            _MEDIA_ANSWERS.clear()
+        _MEDIA_ANSWERS[key] = fits
+    return fits
+
+
+def _media_type_fits(value: str, payload_format: str) -> bool:
+    media, _, params = value.partition(";")
     media = media.strip(" \t").lower()
     exact, suffix, _label = _MEDIA_TYPES.get(payload_format, _MEDIA_TYPES["JSON"])
     if payload_format == "XML":

@@ -118,6 +118,9 @@ __all__ = ["Receiver", "inflight_waits"]
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{1,98}[A-Za-z0-9._-]")
 UNKNOWN_ENDPOINT = "_unknown"
 _LOOP_HEADER_NAMES = (LOOP_ORIGIN_HEADER, LOOP_ID_HEADER, LOOP_HOP_HEADER)
+_LOOP_KEYS = tuple(name.lower() for name in _LOOP_HEADER_NAMES)  # as DeliveryRequest keeps them
+#: What a request without any loop header reads as (a real Cognigy.AI delivery sends none).
+_NO_LOOP_HEADERS = read_loop_headers(())
 
 _log = logging.getLogger("cognigy-webhooks")
 
@@ -261,7 +264,11 @@ class Receiver:
         conversation: str | None = fields.get("sessionId")
         auth = output_replay_key(auth, endpoint, fields.get("traceId"))
         delivery_id = delivery_id_for(endpoint.name, auth.replay_kind, auth.replay_key)
-        loop = read_loop_headers(request.pairs(*_LOOP_HEADER_NAMES))
+        headers = request.headers
+        if _LOOP_KEYS[0] in headers or _LOOP_KEYS[1] in headers or _LOOP_KEYS[2] in headers:
+            loop = read_loop_headers(request.pairs(*_LOOP_HEADER_NAMES))
+        else:
+            loop = _NO_LOOP_HEADERS
         detail_doc: dict[str, Any] = {
             "endpoint": endpoint.name,
             "deliveryId": delivery_id,
@@ -319,7 +326,7 @@ class Receiver:
             return self._reject(endpoint, Reply(508, "loop", "loop_repeated", "Loop detected", delivery_id))
         if state == STATE_CLAIMED:  # still not handed on: Cognigy must come back (after the lease at worst)
             return Reply(503, "unavailable", "in_flight", _IN_FLIGHT, delivery_id)
-        return Reply(200, "duplicate", "duplicate", delivery_id=delivery_id)
+        return Reply(200, "duplicate", "duplicate", "", delivery_id)
 
     def _hand_on(
         self,
@@ -371,10 +378,12 @@ class Receiver:
                     self._quietly(
                         self.reporter.failure, f"delivery {delivery_id} published but not marked: {why}"
                     )
-        self._quietly(
-            self.log.info, "delivery accepted", extra={"endpoint": endpoint.name, "deliveryId": delivery_id}
-        )
-        return Reply(202, "accepted", "accepted", delivery_id=delivery_id)
+        try:  # logging never costs a delivery its answer
+            self.log.info("delivery accepted", extra={"endpoint": endpoint.name, "deliveryId": delivery_id})
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.log.debug("reporting failed")
+        return Reply(202, "accepted", "accepted", "", delivery_id)
 
     def _release(self, delivery_id: str, token: str) -> None:
         """Give the claim back; a failure here leaves it to the lease (never hides what was raised)."""

@@ -2,12 +2,13 @@
 through token buckets (one per endpoint and action; what a bucket refuses is counted and summarised
 with the next report that passes), metrics count every reply.
 
-Per reply, one flush of the injected metrics (EMF; names from :mod:`cognigy_webhooks.metric_names`):
-``Deliveries`` by ``Status`` (the HTTP status answered), the outcome's count (``DeliveriesAccepted``,
-``DeliveriesDuplicate``, ``DeliveriesRejected``, ``LoopsDetected``, ``DeliveriesFailed``), the reason's
-for a refusal or a loop (``RejectedSignatureMismatch``...), ``LoopStops`` for every 508 and
-``Replays`` for every delivery whose replay key was already claimed (200 duplicate, 503 in flight,
-508 a re-send of a loop).
+Per reply, one EMF document (:class:`~cognigy_webhooks.emf.CountsDocument`, made once per outcome,
+reason and status) and one flush of the injected metrics (names from
+:mod:`cognigy_webhooks.metric_names`): ``Deliveries`` by ``Status`` (the HTTP status answered), the
+outcome's count (``DeliveriesAccepted``, ``DeliveriesDuplicate``, ``DeliveriesRejected``,
+``LoopsDetected``, ``DeliveriesFailed``), the reason's for a refusal or a loop
+(``RejectedSignatureMismatch``...), ``LoopStops`` for every 508 and ``Replays`` for every delivery
+whose replay key was already claimed (200 duplicate, 503 in flight, 508 a re-send of a loop).
 
 Standard library only (the receiver's cold start).
 """
@@ -21,8 +22,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from cognigy_webhooks.dal.audit import AuditLog
+from cognigy_webhooks.emf import CountsDocument
 from cognigy_webhooks.errors import DeliveryStoreError
-from cognigy_webhooks.metric_names import METRICS, MetricName, rejection_metric
+from cognigy_webhooks.metric_names import MetricName, rejection_metric
 from cognigy_webhooks.receiving.http import Reply
 
 __all__ = ["DeliveryMetrics", "MetricsSink", "RejectionReporter"]
@@ -138,55 +140,57 @@ _OUTCOME_METRICS = {
 }
 #: The reasons of a delivery whose replay key was already claimed (see the pipeline's step 8).
 _REPLAY_REASONS = frozenset({"duplicate", "in_flight", "loop_repeated"})
-_COUNT = METRICS[MetricName.DELIVERIES].unit
 
 
 class MetricsSink(Protocol):
     """What the receiver counts into (cognigy_webhooks.observability.metrics)."""
 
-    def add_metric(self, *, name: str, unit: str, value: float) -> None: ...
-
-    def add_single_metric(self, name: str, value: float = 1, *, dimensions: dict[str, object]) -> None: ...
+    def add_document(self, document: CountsDocument) -> None: ...
 
     def flush_metrics(self) -> None: ...
 
 
 class DeliveryMetrics:
-    """The counts of one reply (see the module docstring), flushed at once (EMF). Metrics never cost a
-    delivery its answer: a failing sink is logged at debug level."""
+    """The counts of one reply (see the module docstring) as one EMF document, made once per
+    (outcome, reason, status) and flushed at once. Metrics never cost a delivery its answer: a failing
+    sink, or a reply outside the registry's names, is logged at debug level."""
+
+    #: Replies are a closed set of (outcome, reason, status); the bound is only a guard.
+    MAX_DOCUMENTS = 256
 
     def __init__(self, metrics: MetricsSink | None, log: Any) -> None:
         self._metrics = metrics
         self._log = log
-        self._lock = threading.Lock()
-        self._names: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._documents: dict[tuple[str, str, int], CountsDocument] = {}
 
-    def _names_of(self, reply: Reply) -> tuple[str, ...]:
-        """The plain counts of a reply (cached per outcome and reason: a closed set)."""
-        key = (reply.outcome, reply.reason)
-        names = self._names.get(key)
-        if names is None:
-            found = [str(_OUTCOME_METRICS.get(reply.outcome, MetricName.DELIVERIES_REJECTED))]
-            if reply.outcome in ("rejected", "loop"):
-                found.append(rejection_metric(reply.reason))
-            if reply.outcome == "loop":
-                found.append(str(MetricName.LOOP_STOPS))
-            if reply.reason in _REPLAY_REASONS:
-                found.append(str(MetricName.REPLAYS))
-            names = tuple(found)
-            if len(self._names) < 256:  # reasons are a closed set; the bound is only a guard
-                self._names[key] = names
-        return names
+    @staticmethod
+    def names_of(reply: Reply) -> tuple[str, ...]:
+        """The plain counts of a reply (``Deliveries`` by ``Status`` comes beside them)."""
+        found = [str(_OUTCOME_METRICS.get(reply.outcome, MetricName.DELIVERIES_REJECTED))]
+        if reply.outcome in ("rejected", "loop"):
+            found.append(rejection_metric(reply.reason))
+        if reply.outcome == "loop":
+            found.append(str(MetricName.LOOP_STOPS))
+        if reply.reason in _REPLAY_REASONS:
+            found.append(str(MetricName.REPLAYS))
+        return tuple(found)
+
+    def document_of(self, reply: Reply) -> CountsDocument:
+        key = (reply.outcome, reply.reason, reply.status)
+        document = self._documents.get(key)
+        if document is None:
+            document = CountsDocument(
+                self.names_of(reply), dimensional=(MetricName.DELIVERIES, {"Status": reply.status})
+            )
+            if len(self._documents) < self.MAX_DOCUMENTS:
+                self._documents[key] = document
+        return document
 
     def count(self, reply: Reply) -> None:
         if self._metrics is None:
             return
         try:
-            names = self._names_of(reply)
-            with self._lock:
-                for metric in names:
-                    self._metrics.add_metric(name=metric, unit=_COUNT, value=1)
-                self._metrics.add_single_metric(MetricName.DELIVERIES, 1, dimensions={"Status": reply.status})
-                self._metrics.flush_metrics()
+            self._metrics.add_document(self.document_of(reply))
+            self._metrics.flush_metrics()
         except Exception:
             self._log.debug("metrics flush failed")
