@@ -11,22 +11,25 @@ apply`'s own code path, then applies the same set again, and prints for each app
 * DynamoDB write requests per endpoint / n, counted at moto's DynamoDB request handler (the one
   place every in-process boto3 call arrives): each PutItem, UpdateItem and DeleteItem request is one
   write, each TransactWriteItems and BatchWriteItem counts its write items (Put, Update, Delete;
-  a ConditionCheck writes nothing); requests DynamoDB refuses (a failed condition) count too, as
-  on AWS they consume write capacity, and are shown apart;
+  a ConditionCheck writes nothing); the writes applied (``writes_per_endpoint``) and, beside them,
+  those DynamoDB refused for a failed condition (``refused_writes_per_endpoint``: on AWS they
+  consume write capacity too);
 * Cognigy calls per endpoint: requests the simulator received / n (and the writes among them), and
   for the endpoints dialect the listing pages (``GET`` of the collection), counted from the same log.
 
 ``--dialect tutorial`` (``/api/v2/webhooks``) is that alone; its targets: a re-apply makes no Cognigy
 write and no Cognigy call per endpoint (the plan's one listing of all pages finds orphans and drift:
-pages / n calls); a first apply takes at most 8 transitions and 4 applied DynamoDB writes per endpoint
-(the limiter's, the create claim's, and the record + audit transaction's two; the claim costs its one
-write on creates only).
+pages / n calls); a first apply takes at most 8 transitions and 3.05 applied DynamoDB writes per
+endpoint (the create claim's, and the record + audit transaction's two; the shared limiter leases
+its tokens a few writes per apply: cognigy_webhooks.budget).
 
 ``--dialect endpoints`` (the default, Cognigy.AI's ``/new/v2.0/endpoints``) applies the n endpoints
 into the project :data:`cogwh.demo.DEMO_PROJECT_ID` already holding ``--existing`` other webhook
 Endpoints (someone else's, seeded straight into the simulator). Targets: the first apply makes at
 most 1.05 Cognigy calls per endpoint (one listing of the project, every page, then one POST per
-free name); the re-apply only the listing pages, ceil((n + existing) / 100), and no Cognigy write.
+free name) and at most 2.05 applied DynamoDB writes per endpoint (the record and its audit event: a
+name the listing saw free is created without a claim of its own, and the limiter leases); the
+re-apply only the listing pages, ceil((n + existing) / 100), and no Cognigy write.
 Then the **paced run**: the same first apply into a fresh stack with REAL waits (``time_factor`` 1:
 Wait states, such as the one a 429 leads to, and retry intervals in real time; the shared DynamoDB
 limiter always sleeps in real time) and the budget set to ``--rate`` requests a minute, ``--burst`` at
@@ -221,7 +224,7 @@ def measure(
     return {
         "wall_s": round(wall, 2),
         "transitions_per_endpoint": round(sum(entered.values()) / n, 2),
-        "writes_per_endpoint": round(counter.total / n, 2),
+        "writes_per_endpoint": round((counter.total - refused) / n, 2),  # applied
         "refused_writes_per_endpoint": round(refused / n, 2),
         "cognigy_calls_per_endpoint": round(len(calls) / n, 2),
         "cognigy_writes_per_endpoint": round(writes / n, 2),
@@ -309,14 +312,14 @@ def run_tutorial(args: argparse.Namespace, out: Any) -> dict[str, Any]:
     figures.update({k: v for k, v in first.items() if not k.startswith("_")})
     figures.update({f"reapply_{k}": v for k, v in again.items() if not k.startswith("_")})
     pages = -(-args.n // 100)  # the plan lists Cognigy 100 webhooks a page
-    applied = round(first["writes_per_endpoint"] - first["refused_writes_per_endpoint"], 2)
+    applied = first["writes_per_endpoint"]
     figures["applied_writes_per_endpoint"] = applied
     targets = {
         "reapply_cognigy_writes_per_endpoint": again["cognigy_writes_per_endpoint"] == 0,
         "reapply_cognigy_calls_per_endpoint<=pages/n": again["cognigy_calls_per_endpoint"]
         <= round(pages / args.n, 2),
         "transitions_per_endpoint<=8": first["transitions_per_endpoint"] <= 8,
-        "applied_writes_per_endpoint<=4": applied <= 4,
+        "applied_writes_per_endpoint<=3.05": applied <= 3.05,
     }
     figures["_targets"] = targets
     return figures
@@ -602,6 +605,8 @@ def endpoints_figures(
         "cognigy_writes_per_endpoint": first["cognigy_writes_per_endpoint"],
         "listing_pages": first["_pages"],
         "transitions_per_endpoint": first["transitions_per_endpoint"],
+        "writes_per_endpoint": first["writes_per_endpoint"],  # applied; the issue's figure
+        "refused_writes_per_endpoint": first["refused_writes_per_endpoint"],
         "dynamodb_writes_per_endpoint": round(first["_dynamodb_writes"] / n, 2),
         "dynamodb_refused_writes_per_endpoint": round(first["_dynamodb_refused"] / n, 2),
         "reapply_wall_s": again["wall_s"],
@@ -635,6 +640,7 @@ def endpoints_figures(
     }
     targets = {
         "cognigy_calls_per_endpoint<=1.05": first["_calls"] / n <= 1.05,
+        "writes_per_endpoint<=2.05": first["_dynamodb_writes"] / n <= 2.05,
         "reapply_cognigy_calls==listing_pages==ceil((n+existing)/100)": again["_calls"]
         == again["_pages"]
         == expected_pages,

@@ -8,26 +8,45 @@ arrival time"):
 - :class:`TokenBucket`, in process (one event loop, e.g. one batch of the tutorial's registrations):
   waits in place, serves callers first come, first served;
 - :class:`DynamoRateLimiter`, shared by every concurrent Lambda that uses one API key (the plan and
-  register tasks): the bucket is one RateLimitTable item (key ``bucket``, attribute ``tat``) moved
-  only by conditional updates, so no two callers spend the same capacity; a wait too long to spend in
-  a Lambda is raised as :class:`~cognigy_webhooks.errors.CognigyThrottled` for the state machine to
-  wait out. It is the RateLimitTable's only writer; a DynamoDB failure is a
+  register tasks, the watch): the bucket is one RateLimitTable item holding the state of
+  :mod:`cognigy_webhooks.budget` (the arithmetic, and why the budget is never exceeded), changed
+  only by a conditional write on the version it was read at, so no two processes spend the same
+  capacity. A process's writes reserve slots for every caller it has waiting (each then sleeps
+  until its own) and, when it is busy and the budget fast, lease tokens its next callers take with
+  no write at all (:class:`LeasePool`): a few writes per apply instead of one or more per request.
+  A wait too long to spend in a Lambda is raised as
+  :class:`~cognigy_webhooks.errors.CognigyThrottled` for the state machine to wait out. It is the
+  RateLimitTable's only writer; a DynamoDB failure is a
   :class:`~cognigy_webhooks.errors.StoreError` (the task is retried).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import math
+import threading
 import time
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cognigy_webhooks.budget import (
+    LEASE_SECONDS,
+    SKEW_SECONDS,
+    BucketState,
+    Budget,
+    Exchange,
+    Lease,
+    Slot,
+    exchange,
+)
 from cognigy_webhooks.errors import CognigyThrottled, StoreError, aws_error_code
 
-__all__ = ["DynamoRateLimiter", "RateLimiter", "TokenBucket"]
+__all__ = ["MAX_HELD_SECONDS", "DynamoRateLimiter", "LeasePool", "RateLimiter", "TokenBucket", "pool_for"]
 
 
 @runtime_checkable
@@ -125,20 +144,137 @@ def _release(future: asyncio.Future[None]) -> None:
 
 # --- shared by every Lambda: one DynamoDB item per API key ------------------------------------------
 
+#: Write attempts per acquire before giving up on a bucket other processes keep changing under us.
+_MAX_WRITES = 8
+#: A lease never holds more than this much of the budget's time (tokens x interval): what a lessee
+#: that stops early can waste of everyone's budget. At a low rate that is less than one token, so
+#: there is no lease and every acquire reserves its own slot.
+MAX_HELD_SECONDS = 0.1
+
+
+class LeasePool:
+    """What one process (a warm Lambda; the local stack's threads) holds of one shared bucket: the
+    lease its writes took, the slots reserved for callers queued behind a write, the bucket as it
+    last saw it (a hint: a write it made stale is refused and retried) and how fast it hands tokens
+    out (the next lease is sized to that). Shared by every :class:`DynamoRateLimiter` of the process
+    for that bucket (:func:`pool_for`); thread-safe, its locks never held across an await."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # guards what follows; held for no I/O
+        self.writing = threading.Lock()  # one write at a time from this process
+        self.state: BucketState | None = None
+        self._lease: Lease | None = None
+        self._left = 0  # held tokens not handed out yet
+        self._slots: collections.deque[Slot] = collections.deque()
+        self._waiting = 0  # tokens asked for by callers not served yet
+        self._since: float | None = None  # when this pool last wrote
+        self._served = 0  # tokens handed out since
+
+    def take(self, n: int, now: float) -> Slot | None:
+        """``n`` tokens from the lease (due now) or from the slots queued (dropping stale ones), or
+        None when a write is needed."""
+        with self._lock:
+            lease = self._lease
+            if lease is not None and self._left >= n and lease.usable(now):
+                self._left -= n
+                self._served += n
+                return Slot(due=now, deadline=lease.ends - SKEW_SECONDS)
+            while self._slots and self._slots[0].deadline <= now:
+                self._slots.popleft()
+            if len(self._slots) < n:
+                return None
+            taken = [self._slots.popleft() for _ in range(n)]
+            self._served += n
+            return Slot(due=taken[-1].due, deadline=taken[0].deadline)
+
+    @contextlib.contextmanager
+    def queued(self, n: int) -> Iterator[None]:
+        """Count ``n`` tokens as wanted while the caller waits for a write."""
+        with self._lock:
+            self._waiting += n
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._waiting -= n
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return self._waiting
+
+    def detach(self) -> tuple[Lease | None, int]:
+        """Stop handing out the lease (the write about to be made settles it): (lease, tokens sent)."""
+        with self._lock:
+            lease, sent = self._lease, (self._lease.tokens - self._left) if self._lease else 0
+            self._lease, self._left = None, 0
+            return lease, sent
+
+    def reattach(self, lease: Lease | None, sent: int) -> None:
+        """No write was made after all: the lease still holds what it held."""
+        with self._lock:
+            if lease is not None and self._lease is None:
+                self._lease, self._left = lease, lease.tokens - sent
+
+    def hold_wanted(self, now: float, budget: Budget) -> int:
+        """The tokens to lease: what this pool hands out in half a lease at its pace since its last
+        write, at most :data:`MAX_HELD_SECONDS` of the budget (none before it has a pace)."""
+        with self._lock:
+            if self._since is None:
+                return 0
+            pace = self._served / max(now - self._since, 0.05)
+        return min(math.ceil(pace * LEASE_SECONDS / 2), math.floor(MAX_HELD_SECONDS / budget.interval))
+
+    def install(self, done: Exchange, n: int, now: float) -> Slot:
+        """A write went through: keep its lease and the slots beyond the caller's ``n`` for the
+        callers queued behind it; the caller's own."""
+        with self._lock:
+            self.state = done.state
+            self._lease = done.lease
+            self._left = done.lease.tokens if done.lease else 0
+            mine, rest = done.slots[:n], done.slots[n:]
+            self._slots.extend(rest)
+            self._since, self._served = now, n
+            return Slot(due=mine[-1].due, deadline=mine[0].deadline)
+
+
+_POOLS: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, float, int], LeasePool]] = (
+    weakref.WeakKeyDictionary()
+)
+_POOLS_LOCK = threading.Lock()
+
+
+def pool_for(client: Any, table: str, bucket: str, budget: Budget) -> LeasePool:
+    """This process's pool for ``bucket`` in ``table`` reached through ``client`` (one per DynamoDB
+    client: a warm Lambda has one; each function of the local stack has its own, as on AWS)."""
+    key = (table, bucket, budget.interval, budget.burst)
+    with _POOLS_LOCK:
+        try:
+            pools = _POOLS.setdefault(client, {})
+        except TypeError:  # a client that cannot be weakly referenced: a pool of its own
+            return LeasePool()
+        return pools.setdefault(key, LeasePool())
+
 
 class DynamoRateLimiter:
-    """One shared request budget per Cognigy API key across every concurrent Lambda: GCRA (a token
-    bucket stated as a 'theoretical arrival time') kept in one DynamoDB item, moved only by
-    conditional updates, so no two callers can spend the same capacity.
+    """One shared request budget per Cognigy API key across every concurrent Lambda: the
+    :mod:`cognigy_webhooks.budget` bucket kept in one RateLimitTable item (``s``: settled, ``held``:
+    tokens leased out by lease end, ``v``: its version), changed only by a conditional write on the
+    version it was read at, so no two processes spend the same capacity.
 
-    ``acquire(n)`` takes n requests' worth. When the budget needs a wait of at most ``max_inline_wait``
-    seconds it waits in place; a longer wait raises :class:`CognigyThrottled` with the seconds, which the
-    state machine waits out without holding a Lambda.
+    ``acquire(n)`` takes n requests' worth: from this process's lease when it holds enough (no
+    write), else in one write that settles the previous lease, reserves a slot for every caller of
+    the process waiting now (each then sleeps until its slot: reserve, then sleep) and leases tokens
+    for the callers to come when the process has been busy and the budget is fast enough for a lease
+    to be worth its keep (:class:`LeasePool`). When the caller's slot is further away than
+    ``max_inline_wait`` seconds, :class:`CognigyThrottled` is raised with the seconds instead (the
+    state machine waits without holding a Lambda; nothing is written). A write refused because
+    another process wrote first is made again from the state the refusal returned.
 
-    One write per acquire in the steady state: the pacing update also takes a bucket whose time passed
-    less than ``slack`` seconds ago (adding the cost to it, not to now), and gives up ``slack`` of the
-    tolerance for it, so the budget is never exceeded; only a bucket idle for longer needs the restart
-    update, which goes first when the last look at the bucket saw it idle.
+    ``slack`` (seconds, default half the burst's time and at most 1 s) is held back from the burst
+    while pacing (:class:`~cognigy_webhooks.budget.Budget`'s ``margin``). ``clock`` must be epoch
+    seconds shared with the other processes (leases end on it); ``clock`` and ``sleep`` are
+    injectable; ``pool`` defaults to the process's own for the bucket (:func:`pool_for`).
     """
 
     def __init__(
@@ -150,102 +286,144 @@ class DynamoRateLimiter:
         rate_per_minute: float,
         burst: int,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         max_inline_wait: float = 2.0,
         slack: float | None = None,
+        pool: LeasePool | None = None,
     ) -> None:
-        if rate_per_minute <= 0 or burst < 1 or (slack is not None and slack < 0):
-            raise ValueError("rate_per_minute must be > 0, burst >= 1 and slack >= 0")
+        if (slack is not None and slack < 0) or max_inline_wait < 0:
+            raise ValueError("slack and max_inline_wait must be >= 0")
         self._ddb = client
         self.table = table
         self.bucket = bucket
-        self.interval = 60.0 / rate_per_minute
-        self.tolerance = burst * self.interval
+        self.budget = Budget.of(rate_per_minute, burst, margin=slack)
+        self.interval = self.budget.interval
         self.burst = burst
         self._clock = clock
+        self._sleep = sleep
         self.max_inline_wait = max_inline_wait
-        # Half the tolerance (at most 1 s): restarts (and their races) stay rare, the burst stays whole
-        # after an idle spell and half of it remains ahead of a busy one.
-        self.slack = min(1.0, self.tolerance / 2) if slack is None else slack
-        self.writes = 0  # write requests sent (for benchmarks)
+        self.pool = pool if pool is not None else pool_for(client, table, bucket, self.budget)
+        self.writes = 0  # write requests sent, refused ones included (for benchmarks)
+        self.refused = 0  # of which refused (another process wrote first)
+
+    def __repr__(self) -> str:
+        return (
+            f"DynamoRateLimiter(table={self.table!r}, bucket={self.bucket!r}, "
+            f"rate_per_minute={60 / self.interval:g}, burst={self.burst})"
+        )
 
     async def acquire(self, n: int = 1) -> None:
-        n = max(1, min(n, self.burst))
+        n = max(1, min(n, self.budget.most_at_once))
         while True:
-            wait = self._try_take(n)
-            if wait <= 0:
+            slot = self.pool.take(n, self._clock())
+            if slot is None:
+                with self.pool.queued(n), self.pool.writing:
+                    slot = self.pool.take(n, self._clock()) or self._write(n)
+            wait = slot.due - self._clock()
+            if wait > 0:
+                await self._sleep(wait)
+            if self._clock() < slot.deadline:
                 return
-            if wait > self.max_inline_wait:
-                raise CognigyThrottled(
-                    f"the shared Cognigy request budget is spent; wait {wait:.1f} s", retry_after=wait
-                )
-            await asyncio.sleep(wait)
+            # woken after the slot's deadline (a starved or frozen process): it is never sent
 
-    def _try_take(self, n: int) -> float:
-        """Returns 0 when taken, else the seconds to wait. Pacing (the bucket's time is at most
-        ``slack`` in the past: add the cost) and restart (longer idle: now + cost) are one conditional
-        update each, their conditions complementary; the one the last look suggests goes first."""
-        now = self._clock()
-        cost = n * self.interval
-        floor = now - self.slack
-        limit = now + self.tolerance - cost - self.slack
-        hint = _LAST_TAT.get(self.bucket)
-        idle_first = hint is None or hint < floor
-        for idle in (idle_first, not idle_first):
-            old = self._restart(now, cost, floor) if idle else self._pace(cost, floor, limit)
-            if old is None:
-                return 0.0
-            if old > limit:
-                return old - limit
-        return 0.001  # another caller moved it between the two updates: look again at once
-
-    def _restart(self, now: float, cost: float, floor: float) -> float | None:
-        # From the floor, not from now: that is GCRA's max(tat, now) with the idle credit capped at
-        # ``slack``, so two callers restarting at once both succeed unless they are within ``cost``
-        # of each other (the second one's floor is then still below the first one's new tat).
-        return self._update(
-            "SET tat = :new",
-            "attribute_not_exists(tat) OR tat < :floor",
-            {":new": {"N": _num(floor + cost)}, ":floor": {"N": _num(floor)}},
-        )
-
-    def _pace(self, cost: float, floor: float, limit: float) -> float | None:
-        return self._update(
-            "SET tat = tat + :cost",
-            "tat BETWEEN :floor AND :limit",
-            {":cost": {"N": _num(cost)}, ":floor": {"N": _num(floor)}, ":limit": {"N": _num(limit)}},
-        )
-
-    def _update(self, expression: str, condition: str, values: dict[str, Any]) -> float | None:
-        """One conditional update of the bucket: None when it applied, else the tat it found
-        (-inf when the bucket has none). Either way the tat seen is kept as the next hint."""
+    def _write(self, n: int) -> Slot:
+        """One exchange with the bucket (see :func:`~cognigy_webhooks.budget.exchange`), written on
+        the version it was computed from; made again from the refusal's state when another process
+        wrote first."""
+        pool = self.pool
+        lease, sent = pool.detach()
+        written = False
         try:
-            self.writes += 1
-            resp = self._ddb.update_item(
+            state, fresh = pool.state, False
+            for _ in range(_MAX_WRITES):
+                if state is None:
+                    state, fresh = self._read(), True
+                now = self._clock()
+                done = exchange(
+                    state,
+                    self.budget,
+                    now,
+                    need=n,
+                    slots=max(n, pool.waiting),
+                    hold=pool.hold_wanted(now, self.budget),
+                    settle=lease,
+                    sent=sent,
+                    horizon=self.max_inline_wait,
+                )
+                if done.wait > 0:
+                    if not fresh:  # only what this process saw last: look again before refusing
+                        state = None
+                        continue
+                    raise CognigyThrottled(
+                        f"the shared Cognigy request budget is spent; wait {done.wait:.1f} s",
+                        retry_after=done.wait,
+                    )
+                current = self._put(done.state, expected=state)
+                if current is None:
+                    written = True
+                    return pool.install(done, n, now)
+                pool.state = state = current
+                fresh = True
+            raise CognigyThrottled(
+                f"the shared Cognigy request budget changed under {_MAX_WRITES} writes in a row",
+                retry_after=self.max_inline_wait or 1.0,
+            )
+        finally:
+            if not written:
+                pool.reattach(lease, sent)
+
+    def _read(self) -> BucketState:
+        try:
+            resp = self._ddb.get_item(
+                TableName=self.table, Key={"bucket": {"S": self.bucket}}, ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError.from_aws("rate limiter read", exc) from exc
+        return _state_of(resp.get("Item"))
+
+    def _put(self, state: BucketState, *, expected: BucketState) -> BucketState | None:
+        """Write ``state`` if the item is still at ``expected``'s version: None when written, else
+        the item as it is (the refusal's state)."""
+        values: dict[str, Any] = {
+            ":s": {"N": _num(state.settled)},
+            ":h": {"M": {str(ends): {"N": str(tokens)} for ends, tokens in state.held.items()}},
+            ":v": {"N": str(state.version)},
+        }
+        if expected.version:
+            condition = "v = :was"
+            values[":was"] = {"N": str(expected.version)}
+        else:  # never written (or written by the single-attribute limiter before leases)
+            condition = "attribute_not_exists(v)"
+        self.writes += 1
+        try:
+            self._ddb.update_item(
                 TableName=self.table,
                 Key={"bucket": {"S": self.bucket}},
-                UpdateExpression=expression,
+                UpdateExpression="SET s = :s, held = :h, v = :v REMOVE tat",
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
-                ReturnValues="UPDATED_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if aws_error_code(exc) != "ConditionalCheckFailedException":
                 raise StoreError.from_aws("rate limiter update", exc) from exc
-            item: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
-            old = float(item["tat"]["N"]) if "tat" in item else float("-inf")
-            _LAST_TAT[self.bucket] = old
-            return old
+            self.refused += 1
+            return _state_of(exc.response.get("Item"))  # type: ignore[arg-type]
         except BotoCoreError as exc:
             raise StoreError.from_aws("rate limiter update", exc) from exc
-        _LAST_TAT[self.bucket] = float(resp["Attributes"]["tat"]["N"])
         return None
 
 
-# The last tat seen per bucket, shared by every limiter in this process (a warm Lambda's invocations,
-# the local stack's threads): only a hint for which update to try first, never trusted for the budget.
-_LAST_TAT: dict[str, float] = {}
+def _state_of(item: dict[str, Any] | None) -> BucketState:
+    """The bucket an item holds (none: a bucket never written; an item of the limiter before
+    leases, with ``tat`` alone: that is its settled time)."""
+    if not item:
+        return BucketState()
+    settled = item.get("s") or item.get("tat")
+    held = {int(ends): int(count["N"]) for ends, count in (item.get("held") or {}).get("M", {}).items()}
+    version = int(item["v"]["N"]) if "v" in item else 0
+    return BucketState(settled=float(settled["N"]) if settled else 0.0, held=held, version=version)
 
 
 def _num(value: float) -> str:
-    return f"{value:.6f}"
+    return f"{value:.9f}"

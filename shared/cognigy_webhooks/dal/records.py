@@ -290,11 +290,15 @@ class Store:
         audit: AuditEvent,
         expected_version: int | None,
         claim_token: str | None = None,
+        unclaimed_create: bool = False,
     ) -> None:
         """Write (or delete, when ``record`` is None) the record and put its audit event, atomically.
         ``expected_version`` None means no record may exist yet (an item holding only a claim is no
         record). ``claim_token``: the writer holds the create claim (the write requires it and clears
-        it); without one, the write is refused while another holds a live claim."""
+        it); without one, the write is refused while another holds a live claim.
+        ``unclaimed_create``: the writer created the webhook without taking the claim (a name the
+        plan's listing saw free), so this commit is the claim: refused while the item holds any claim
+        (live or expired) or a ``createMaybeApplied`` mark."""
         names: dict[str, str] = {"#v": Endpoint.VERSION, "#c": CLAIM_TOKEN}
         values: dict[str, Any] = {}
         if expected_version is None:
@@ -305,6 +309,9 @@ class Store:
         if claim_token is not None:
             claim_condition = "#c = :t"
             values[":t"] = {"S": claim_token}
+        elif unclaimed_create:
+            claim_condition = "attribute_not_exists(#c) AND attribute_not_exists(#m)"
+            names["#m"] = MAYBE_APPLIED
         else:
             claim_condition = "(attribute_not_exists(#c) OR #e < :now)"
             names["#e"] = CLAIM_EXPIRES
@@ -312,8 +319,9 @@ class Store:
         condition: dict[str, Any] = {
             "ConditionExpression": f"{version_condition} AND {claim_condition}",
             "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
         }
+        if values:
+            condition["ExpressionAttributeValues"] = values
         if record is None:
             record_op: dict[str, Any] = {
                 "Delete": {"TableName": self.endpoints_table, "Key": self._key(name), **condition}

@@ -31,11 +31,14 @@ been applied unrecorded, whether the name is in doubt), it alone decides:
 
 5. **What the plan's listing already says** (the endpoints dialect, whose listing is complete and
    carries each endpoint's ``lastChanged``): ``listed_absent`` (the listing saw nothing under the
-   name, nothing is recorded, no create of ours may be pending) creates at once, under the claim,
-   without a look-up of its own; ``moved`` (the recorded endpoint's ``lastChanged`` differs from the
-   record's) reads that endpoint and repairs only what drifted (:attr:`Placed.drift`), or records
-   the new ``lastChanged`` when nothing did. A look-up that finds several endpoints under the name,
-   none of them recorded, in a dialect whose webhooks carry no marks, cannot tell which to adopt:
+   name, nothing is recorded, no create of ours may be pending, nobody holds the name's claim)
+   creates at once, without a look-up and without taking the claim first (``before_look_up`` does
+   not run): the register task's commit is conditioned on the name being still unclaimed, and its
+   creator settles a race it lost (:mod:`cognigy_webhooks.reconcile.race`); ``moved`` (the
+   recorded endpoint's ``lastChanged`` differs from the record's) reads that endpoint and repairs
+   only what drifted (:attr:`Placed.drift`), or records the new ``lastChanged`` when nothing did.
+   A look-up that finds several endpoints under the name, none of them recorded, in a dialect
+   whose webhooks carry no marks, cannot tell which to adopt:
    :class:`~cognigy_webhooks.errors.CognigyAmbiguousName`, and nothing is changed.
 
 So there is never a blind second create: every create after one that may have been applied comes
@@ -193,7 +196,6 @@ class Placement:
             return Placed(str(self.known.recorded_id), "unchanged")
         if step == "create":
             if self.known.mode == "reconcile":  # rule 5: the listing showed the name free
-                self._enter()
                 await self._take(1)
             return await self._create()
         if step == "read":

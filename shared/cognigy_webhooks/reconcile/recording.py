@@ -131,9 +131,11 @@ def commit(
     event: AuditEvent,
     *,
     claim_token: str | None = None,
+    unclaimed_create: bool = False,
 ) -> None:
     """Write ``record`` (None: the audit event alone, or with ``existing`` a delete) and ``event`` in
-    one transaction, expecting ``existing``'s version."""
+    one transaction, expecting ``existing``'s version (``claim_token``, ``unclaimed_create``: see
+    :meth:`~cognigy_webhooks.dal.records.Store.commit`)."""
     if record is not None:
         record = record.model_copy(update={"version": (existing.version + 1) if existing else 1})
     deps.store.commit(
@@ -142,6 +144,7 @@ def commit(
         audit=event.with_retention(deps.retention_days),
         expected_version=existing.version if existing else None,
         claim_token=claim_token,
+        unclaimed_create=unclaimed_create,
     )
 
 

@@ -14,7 +14,11 @@ or deletes the endpoint in Cognigy, then writes the record and its audit event i
 - Every look-up happens under the name's create claim (:mod:`cognigy_webhooks.reconcile.claim`):
   another execution holding it makes this one raise
   :class:`~cognigy_webhooks.errors.EndpointClaimed` (retried; the retry finds that execution's
-  record). The commit of the outcome clears the claim; every failure releases it.
+  record). The commit of the outcome clears the claim; every failure releases it. A name the plan's
+  complete listing saw free (Endpoints) is created without taking the claim: the commit is
+  conditioned on the name being still unclaimed, and a race it lost is settled by this task
+  (:mod:`cognigy_webhooks.reconcile.race`), so a first apply writes the record and its audit event
+  alone.
 - After a look-up, the other webhooks that carry our marks are removed (each audited as
   ``orphan_removed``) and the ones that do not are reported (left alone).
 - A create that may have been applied (its answer lost) marks the item ``createMaybeApplied``; if the
@@ -50,14 +54,16 @@ from cognigy_webhooks.errors import (
     CognigyRejected,
     CognigyThrottled,
     InvalidSpec,
+    RecordConflict,
 )
 from cognigy_webhooks.loopguard import with_loop_marks
 from cognigy_webhooks.models import WebhookEndpoint, parse_endpoint
 from cognigy_webhooks.models.records import EndpointRecord, Outcome
 from cognigy_webhooks.models.watch import HealthState, WatchState
-from cognigy_webhooks.reconcile.adopt import Known, Placed, Placement
+from cognigy_webhooks.reconcile.adopt import Known, Placed, Placement, first_step
 from cognigy_webhooks.reconcile.claim import NameClaim
 from cognigy_webhooks.reconcile.names import describe_left, is_ours, sort_out
+from cognigy_webhooks.reconcile.race import mark_maybe_applied, settle_lost_commit
 from cognigy_webhooks.reconcile.recording import (
     audit_event,
     base_record,
@@ -215,7 +221,11 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
         up_to_date=bool(existing and existing.spec_hash == desired_hash and existing.status == status),
         maybe_applied=stored.create_maybe_applied,
         in_doubt=_in_doubt(held, recorded_id, endpoints=endpoints),
-        listed_absent=endpoints and held is not None and not held.ids and not stored.create_maybe_applied,
+        listed_absent=endpoints
+        and held is not None
+        and not held.ids
+        and not stored.create_maybe_applied
+        and not stored.claimed,
         moved=endpoints
         and listed_changed is not None
         and (existing.last_changed if existing else None) != listed_changed,
@@ -224,6 +234,7 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
     placement = Placement(
         api, for_cognigy, known=known, secret=secret, limiter=deps.limiter, before_look_up=claim.take
     )
+    claim_free = first_step(known) == "create"  # created at once, the commit is the claim (race.py)
 
     started = deps.clock()
     cognigy_ms: float | None = None
@@ -233,7 +244,11 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
             notes = await _tidy_up(name, placed, stored, request, deps)
             token_arn = _keep_url_token(name, placed, existing, deps)
         except BaseException as exc:
-            claim.release(maybe_applied=placement.failed(exc))
+            maybe = placement.failed(exc)
+            if maybe and claim_free and claim.token is None:
+                await mark_maybe_applied(name, claim, deps)
+            else:
+                claim.release(maybe_applied=maybe)
             raise
         if placed.webhook is not None:  # Cognigy was called
             cognigy_ms = round((deps.clock() - started) * 1000, 2)
@@ -308,10 +323,26 @@ async def _apply(request: RegisterRequest, deps: RegisterDeps) -> RegisterResult
         success_rate=new_record.success_rate,
         detail=note[:500] if note and notes else None,
     )
+    unclaimed = claim_free and claim.token is None and placed.outcome == "created"
     try:
-        commit(deps, name, existing, new_record, event, claim_token=claim.token)
+        commit(deps, name, existing, new_record, event, claim_token=claim.token, unclaimed_create=unclaimed)
+    except RecordConflict:
+        if not unclaimed:
+            claim.release(maybe_applied=placed.outcome == "created")
+            raise
+        now = await settle_lost_commit(
+            name, placed, claim, request, deps, api, stored_token=token_arn is not None
+        )  # raises unless ours is still the only one: then it is committed under the claim
+        try:
+            commit(deps, name, now.record, new_record, event, claim_token=claim.token)
+        except BaseException:
+            claim.release(maybe_applied=True)
+            raise
     except BaseException:
-        claim.release(maybe_applied=placed.outcome == "created")
+        if unclaimed:
+            await mark_maybe_applied(name, claim, deps)  # the commit may have been applied or not
+        else:
+            claim.release(maybe_applied=placed.outcome == "created")
         raise
     return task_result(
         request,

@@ -9,8 +9,9 @@ are camelCase JSON in execution state. A request that does not parse is an
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -80,6 +81,8 @@ class Stored(Protocol):
     @property
     def record(self) -> EndpointRecord | None: ...
     @property
+    def claimed(self) -> bool: ...
+    @property
     def create_maybe_applied(self) -> bool: ...
 
 
@@ -97,6 +100,7 @@ class RecordStore(Protocol):
         audit: AuditEvent,
         expected_version: int | None,
         claim_token: str | None = None,
+        unclaimed_create: bool = False,
     ) -> None: ...
 
 
@@ -108,6 +112,8 @@ class RegisterDeps:
     resolve_secret: Callable[[str], str]
     retention_days: int = 400
     clock: Callable[[], float] = time.perf_counter
+    # how the task waits for another execution's create claim after losing a race (race.py)
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
     # (endpoint name, kind, value) -> the ARN of the secret stored (an Endpoint's URLToken); None
     # keeps no URLToken (its ARN is then not recorded)
     store_secret: Callable[[str, str, str], str] | None = None
