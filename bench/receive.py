@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import contextlib
 import hashlib
 import hmac
 import io
@@ -38,10 +37,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
+
+from support.receive_cpu import quiet_stdout
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-signing-secret-0123456789abcdefghij"
@@ -284,22 +284,6 @@ def warm(deliveries: int) -> dict[str, float]:
             "floor_p90_ms": statistics.quantiles(floor_ms, n=10)[-1],
             "first_delivery_ms": first_ms,
         }
-
-
-@contextlib.contextmanager
-def quiet_stdout() -> Iterator[None]:
-    """Send fd 1 to /dev/null (the Powertools logger writes there), then restore it."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 def main() -> int:
