@@ -21,7 +21,7 @@ import yaml
 from cognigy_webhooks.secrets import secret_forms
 from cogwh import ops
 from cogwh.cli import main
-from cogwh.demo import API_KEY_SECRET_NAME, ROOT, LocalWorld, local_world
+from cogwh.demo import LocalWorld, local_world
 from cogwh.localstack import LocalStack
 from cogwh.simulator import SimulatorConfig
 from tests.integration.reconcile.harness import (
@@ -29,8 +29,7 @@ from tests.integration.reconcile.harness import (
     RATE_PER_MINUTE,
     Harness,
     clean_harness,
-    in_flight,
-    stack_parameters,
+    serve_cli_stack,
 )
 
 SECRET = "cli-signature-secret-never-printed-0123456789"
@@ -46,22 +45,7 @@ def cli_world() -> Iterator[LocalWorld]:
 @pytest.fixture(scope="module")
 def served(cli_world: LocalWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """The stack `cogwh up` would serve, with its state file where `--local` looks for it."""
-    state = tmp_path_factory.mktemp("cogwh") / "local.json"
-    with (
-        pytest.MonkeyPatch.context() as patch,
-        LocalStack(ROOT, parameters=stack_parameters(cli_world), time_factor=0.0, server=True) as stack,
-    ):
-        patch.setenv(ops.STATE_FILE_ENV, str(state))
-        stack.client("secretsmanager").create_secret(Name=API_KEY_SECRET_NAME, SecretString=cli_world.api_key)
-        ops.write_state(
-            state,
-            stack_name=stack.stack_name,
-            endpoint_url=stack.endpoint_url,
-            region=stack.region,
-            outputs=stack.outputs,
-        )
-        yield stack
-        in_flight(stack).wait_idle()
+    yield from serve_cli_stack(cli_world, tmp_path_factory.mktemp("cogwh") / "local.json")
 
 
 @pytest.fixture

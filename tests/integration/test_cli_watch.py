@@ -21,11 +21,11 @@ from cognigy_webhooks.secrets import secret_forms
 from cogwh import ops
 from cogwh.cli import main
 from cogwh.commands import health, watch_now
-from cogwh.demo import API_KEY_SECRET_NAME, DEMO_PROJECT_ID, ROOT, LocalWorld, local_world
+from cogwh.demo import DEMO_PROJECT_ID, LocalWorld, local_world
 from cogwh.localstack import LocalStack
 from cogwh.simulator import SimulatorConfig
 from cogwh.targets import SwitchableTarget, server_context
-from tests.integration.reconcile.harness import Harness, clean_harness, in_flight, stack_parameters
+from tests.integration.reconcile.harness import Harness, clean_harness, serve_cli_stack
 
 BLOCK = {"projectId": DEMO_PROJECT_ID}
 PASSWORD = "watch-cli-basic-auth-password-never-shown-77"
@@ -43,22 +43,7 @@ def world() -> Iterator[LocalWorld]:
 @pytest.fixture(scope="module")
 def served(world: LocalWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """The stack `cogwh up` would serve, with its state file where `--local` looks for it."""
-    state = tmp_path_factory.mktemp("cogwh") / "local.json"
-    with (
-        pytest.MonkeyPatch.context() as patch,
-        LocalStack(ROOT, parameters=stack_parameters(world), time_factor=0.0, server=True) as stack,
-    ):
-        patch.setenv(ops.STATE_FILE_ENV, str(state))
-        stack.client("secretsmanager").create_secret(Name=API_KEY_SECRET_NAME, SecretString=world.api_key)
-        ops.write_state(
-            state,
-            stack_name=stack.stack_name,
-            endpoint_url=stack.endpoint_url,
-            region=stack.region,
-            outputs=stack.outputs,
-        )
-        yield stack
-        in_flight(stack).wait_idle()
+    yield from serve_cli_stack(world, tmp_path_factory.mktemp("cogwh") / "local.json")
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cognigy_webhooks.dal.records import Store
@@ -209,6 +210,31 @@ def serve_stack(world: LocalWorld) -> Iterator[LocalStack]:
         local.client("secretsmanager").create_secret(Name=API_KEY_SECRET_NAME, SecretString=world.api_key)
         yield local
         in_flight(local).wait_idle()
+
+
+def serve_cli_stack(world: LocalWorld, state: Path) -> Iterator[LocalStack]:
+    """The stack `cogwh up` would serve (server mode, waits instant, the API key stored), with its
+    state file at ``state``, where `--local` looks for it while the fixture lives (a fixture body:
+    ``yield from``)."""
+    import pytest
+
+    from cogwh.demo import API_KEY_SECRET_NAME, ROOT
+
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        LocalStack(ROOT, parameters=stack_parameters(world), time_factor=0.0, server=True) as stack,
+    ):
+        patch.setenv(ops.STATE_FILE_ENV, str(state))
+        stack.client("secretsmanager").create_secret(Name=API_KEY_SECRET_NAME, SecretString=world.api_key)
+        ops.write_state(
+            state,
+            stack_name=stack.stack_name,
+            endpoint_url=stack.endpoint_url,
+            region=stack.region,
+            outputs=stack.outputs,
+        )
+        yield stack
+        in_flight(stack).wait_idle()
 
 
 def clean_harness(stack: LocalStack, world: LocalWorld, config: Any) -> Harness:
