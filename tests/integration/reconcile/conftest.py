@@ -14,24 +14,27 @@ from collections.abc import Iterator
 
 import pytest
 
-from cogwh.demo import LocalWorld, local_world
+from cogwh.demo import LocalWorld
 from cogwh.localstack import LocalStack
 from cogwh.simulator import SimulatorConfig
-from tests.integration.reconcile.harness import BURST, RATE_PER_MINUTE, Harness, clean_harness, serve_stack
+from tests.integration.reconcile.harness import (
+    Harness,
+    clean_harness,
+    roomy_world,
+    serve_stack,
+    simulator_config_of,
+)
 
 
 @pytest.fixture(scope="package")
 def world() -> Iterator[LocalWorld]:
-    with local_world(rate_per_minute=RATE_PER_MINUTE, burst=BURST) as local:
-        yield local
+    yield from roomy_world()
 
 
 @pytest.fixture(scope="package")
 def simulator_config(world: LocalWorld) -> SimulatorConfig:
     """The simulator's configuration as the world made it (tests that revoke the key change it)."""
-    config = world.simulator_state.config
-    assert isinstance(config, SimulatorConfig)
-    return config
+    return simulator_config_of(world)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from cognigy_webhooks.models.records import AuditEvent, EndpointRecord
 from cogwh import ops
 from cogwh.demo import LocalWorld
 from cogwh.localstack import LocalStack
-from cogwh.simulator import SimulatorState
+from cogwh.simulator import SimulatorConfig, SimulatorState
 
 COGNIGY_WRITE_METHODS = ("POST", "PATCH", "DELETE")
 
@@ -199,6 +199,22 @@ class Harness:
         ):
             for item in self.raw_items(output):
                 ddb.delete_item(TableName=self.stack.outputs[output], Key={k: item[k] for k in keys})
+
+
+def roomy_world(cognigy_api: str = "tutorial") -> Iterator[LocalWorld]:
+    """CA, simulator and targets at the roomy budget the reconcile tests use (a fixture body:
+    ``yield from``)."""
+    from cogwh.demo import local_world
+
+    with local_world(rate_per_minute=RATE_PER_MINUTE, burst=BURST, cognigy_api=cognigy_api) as local:
+        yield local
+
+
+def simulator_config_of(world: LocalWorld) -> SimulatorConfig:
+    """The simulator's configuration as the world made it (tests that change it reset to this)."""
+    config = world.simulator_state.config
+    assert isinstance(config, SimulatorConfig)
+    return config
 
 
 def serve_stack(world: LocalWorld) -> Iterator[LocalStack]:

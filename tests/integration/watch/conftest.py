@@ -16,12 +16,18 @@ import pytest
 
 from cognigy_webhooks import ops as library_ops
 from cogwh import ops
-from cogwh.demo import DEMO_PROJECT_ID, LocalWorld, local_world
+from cogwh.demo import DEMO_PROJECT_ID, LocalWorld
 from cogwh.localstack import LocalStack
 from cogwh.sim_endpoints import EndpointStore, store_of
 from cogwh.simulator import SimulatorConfig
 from cogwh.targets import SwitchableTarget, server_context
-from tests.integration.reconcile.harness import BURST, RATE_PER_MINUTE, Harness, clean_harness, serve_stack
+from tests.integration.reconcile.harness import (
+    Harness,
+    clean_harness,
+    roomy_world,
+    serve_stack,
+    simulator_config_of,
+)
 
 BLOCK = {"projectId": DEMO_PROJECT_ID}
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -29,15 +35,12 @@ T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="package")
 def world() -> Iterator[LocalWorld]:
-    with local_world(rate_per_minute=RATE_PER_MINUTE, burst=BURST, cognigy_api="endpoints") as local:
-        yield local
+    yield from roomy_world("endpoints")
 
 
 @pytest.fixture(scope="package")
 def simulator_config(world: LocalWorld) -> SimulatorConfig:
-    config = world.simulator_state.config
-    assert isinstance(config, SimulatorConfig)
-    return config
+    return simulator_config_of(world)
 
 
 @pytest.fixture(scope="module")

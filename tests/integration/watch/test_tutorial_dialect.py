@@ -9,25 +9,22 @@ from typing import Any
 
 import pytest
 
-from cogwh.demo import LocalWorld, local_world
+from cogwh.demo import LocalWorld
 from cogwh.localstack import LocalStack
 from cogwh.simulator import SimulatorConfig
 from cogwh.targets import SwitchableTarget
-from tests.integration.reconcile.harness import BURST, RATE_PER_MINUTE, Harness, serve_stack
+from tests.integration.reconcile.harness import Harness, roomy_world, serve_stack, simulator_config_of
 from tests.integration.watch.conftest import Watches
 
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[LocalWorld]:
-    with local_world(rate_per_minute=RATE_PER_MINUTE, burst=BURST, cognigy_api="tutorial") as local:
-        yield local
+    yield from roomy_world("tutorial")
 
 
 @pytest.fixture(scope="module")
 def simulator_config(world: LocalWorld) -> SimulatorConfig:
-    config = world.simulator_state.config
-    assert isinstance(config, SimulatorConfig)
-    return config
+    return simulator_config_of(world)
 
 
 @pytest.fixture(scope="module")
