@@ -28,10 +28,19 @@ missing or wrong; here they are made to hold:
 - **Map run counts.** DescribeMapRun's ``executionCounts.running`` went back down only for children
   that succeeded; here for every child that ends.
 
+- **Child executions.** moto ran children with no history of their own (one throwaway event
+  manager for all of them). Here each STANDARD child is an execution of its own, as on AWS: named
+  ``<state machine>/<label>:<uuid>`` under the map run's state machine ARN, its history recorded
+  (``ExecutionStarted`` with its input, its states' events, ``ExecutionSucceeded`` with its output
+  or ``ExecutionFailed``/``ExecutionAborted``/``ExecutionTimedOut``), and answered by
+  ListExecutions(mapRunArn=...) (newest first, paged), DescribeExecution and GetExecutionHistory
+  (:func:`answer_list_executions`, :func:`answer_describe_execution`,
+  :func:`answer_execution_history`, patched in front of moto's responses). EXPRESS children keep no
+  history and are listed nowhere, as on AWS (their results reach the ResultWriter only).
+
 These apply to an ``ItemProcessor`` (the legacy ``Iterator`` field in DISTRIBUTED mode is moto's own).
-Not emulated (moto has no child executions): ListExecutions(mapRunArn=...), DescribeExecution and
-GetExecutionHistory of a child. moto's parser also refuses ``ItemBatcher``, ``InputType: JSONL`` and
-``ResultWriter.WriterConfig``; the local stack leaves those refusals as they are.
+moto's parser also refuses ``ItemBatcher``, ``InputType: JSONL`` and ``ResultWriter.WriterConfig``;
+the local stack leaves those refusals as they are.
 """
 
 from __future__ import annotations
@@ -52,26 +61,31 @@ THRESHOLD_CAUSE: Final = "The specified tolerated failure threshold was exceeded
 # -- definitions ---------------------------------------------------------------------------------
 
 
-def for_moto(definition: Any) -> Any:
+def for_moto(definition: Any, machine: str | None = None) -> Any:
     """The definition as moto's parser accepts it (see the module docstring); anything that is not
-    a JSON object is handed on unchanged, for moto to refuse in its own words."""
+    a JSON object is handed on unchanged, for moto to refuse in its own words. ``machine``: the
+    state machine's name, under which the Map states that declared EXPRESS children are kept (their
+    children then keep no history, as on AWS)."""
     if not isinstance(definition, str):
         return definition
     try:
         doc = json.loads(definition)
     except ValueError:
         return definition
-    if not isinstance(doc, dict) or not _rewrite_scope(doc):
-        return definition
-    return json.dumps(doc)
+    express: set[str] = set()
+    changed = isinstance(doc, dict) and _rewrite_scope(doc, express)
+    if machine is not None:
+        with _children_lock:
+            _express_maps[machine] = frozenset(express)
+    return json.dumps(doc) if changed else definition
 
 
-def _rewrite_scope(scope: Mapping[str, Any]) -> bool:
+def _rewrite_scope(scope: Mapping[str, Any], express: set[str]) -> bool:
     changed = False
     states = scope.get("States")
     if not isinstance(states, dict):
         return False
-    for state in states.values():
+    for state_name, state in states.items():
         if not isinstance(state, dict):
             continue
         if state.get("Type") == "Map":
@@ -84,23 +98,27 @@ def _rewrite_scope(scope: Mapping[str, Any]) -> bool:
                 config = processor.get("ProcessorConfig")
                 if isinstance(config, dict) and config.get("ExecutionType") == "EXPRESS":
                     config["ExecutionType"] = "STANDARD"
+                    express.add(str(state_name))
                     changed = True
-                changed = _rewrite_scope(processor) or changed
+                changed = _rewrite_scope(processor, express) or changed
         if state.get("Type") == "Parallel":
             for branch in state.get("Branches") or []:
                 if isinstance(branch, dict):
-                    changed = _rewrite_scope(branch) or changed
+                    changed = _rewrite_scope(branch, express) or changed
     return changed
 
 
 def accepting_definitions(original: Callable[..., Any], position: int) -> Callable[..., Any]:
-    """Wrap a backend method whose ``definition`` is its ``position``-th argument (after self)."""
+    """Wrap a backend method whose ``definition`` is its ``position``-th argument (after self) and
+    whose first is the state machine's name or ARN (create, update)."""
 
     def method(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        named = kwargs.get("name", kwargs.get("state_machine_arn", args[0] if args else None))
+        machine = str(named).rsplit(":", 1)[-1] if named is not None else None
         if "definition" in kwargs:
-            kwargs["definition"] = for_moto(kwargs["definition"])
+            kwargs["definition"] = for_moto(kwargs["definition"], machine)
         elif len(args) > position:
-            args = (*args[:position], for_moto(args[position]), *args[position + 1 :])
+            args = (*args[:position], for_moto(args[position], machine), *args[position + 1 :])
         return original(backend, *args, **kwargs)
 
     return method
@@ -111,7 +129,8 @@ def accepting_definitions(original: Callable[..., Any], position: int) -> Callab
 
 @dataclass
 class Child:
-    """One child workflow execution of a map run, as the ResultWriter reports it."""
+    """One child workflow execution of a map run, as the ResultWriter reports it; a STANDARD one
+    keeps its history (``events``: its own moto EventManager) and answers the Step Functions API."""
 
     index: int
     name: str
@@ -122,18 +141,33 @@ class Child:
     error: str | None = None
     cause: str | None = None
     stop: datetime.datetime | None = None
+    arn: str = ""
+    machine_arn: str = ""
+    map_run_arn: str = ""
+    events: Any = None
 
 
 @dataclass
 class MapRunChildren:
-    """The ended children of one map run (moto's MapRunRecord keeps only counts)."""
+    """The children of one map run (moto's MapRunRecord keeps only counts): every STANDARD one
+    from its start (``started``, by ARN), and every one that ended (``ended``)."""
 
     ended: list[Child] = field(default_factory=list)
+    started: dict[str, Child] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def begin(self, child: Child) -> None:
+        with self.lock:
+            self.started[child.arn] = child
 
     def add(self, child: Child) -> None:
         with self.lock:
             self.ended.append(child)
+
+    def listed(self) -> list[Child]:
+        """The STANDARD children, newest first (ListExecutions' order)."""
+        with self.lock:
+            return sorted(self.started.values(), key=lambda c: (c.start, c.index), reverse=True)
 
     def by_status(self) -> dict[str, list[Child]]:
         with self.lock:
@@ -146,6 +180,8 @@ class MapRunChildren:
 
 _children: weakref.WeakKeyDictionary[Any, MapRunChildren] = weakref.WeakKeyDictionary()
 _children_lock = threading.Lock()
+#: state machine name -> the names of its Map states whose children are EXPRESS
+_express_maps: dict[str, frozenset[str]] = {}
 
 
 def children_of(map_run_record: Any) -> MapRunChildren:
@@ -154,6 +190,28 @@ def children_of(map_run_record: Any) -> MapRunChildren:
         if found is None:
             found = _children[map_run_record] = MapRunChildren()
         return found
+
+
+def _all_children() -> list[tuple[Any, MapRunChildren]]:
+    with _children_lock:
+        return list(_children.items())
+
+
+def child_named(arn: str) -> Child | None:
+    """The STANDARD child execution of that ARN, of any map run still known."""
+    for _record, children in _all_children():
+        with children.lock:
+            found = children.started.get(arn)
+        if found is not None:
+            return found
+    return None
+
+
+def children_of_run(map_run_arn: str) -> MapRunChildren | None:
+    for record, children in _all_children():
+        if getattr(record, "map_run_arn", None) == map_run_arn:
+            return children
+    return None
 
 
 def threshold_exceeded(map_run_record: Any, total_items: int) -> bool:
@@ -175,10 +233,79 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def _is_express(env: Any) -> bool:
+    context = env.states.context_object.context_object_data
+    machine = str((context.get("StateMachine") or {}).get("Name") or "").split("/")[0]
+    state = str((context.get("State") or {}).get("Name") or "")
+    with _children_lock:
+        return state in _express_maps.get(machine, frozenset())
+
+
+def _own_history(env: Any, child: Child, record: Any) -> None:
+    """Give a STANDARD child its own history, opened as an execution's is."""
+    from moto.stepfunctions.parser.api import (
+        ExecutionStartedEventDetails,
+        HistoryEventExecutionDataDetails,
+        HistoryEventType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext, EventManager
+
+    child.events = env.event_manager = EventManager()
+    env.event_history_context = EventHistoryContext.of_program_start()
+    env.event_manager.add_event(
+        context=env.event_history_context,
+        event_type=HistoryEventType.ExecutionStarted,
+        event_details=EventDetails(
+            executionStartedEventDetails=ExecutionStartedEventDetails(
+                input=json.dumps(child.input),
+                inputDetails=HistoryEventExecutionDataDetails(truncated=False),
+                roleArn=str(getattr(env.aws_execution_details, "role_arn", "") or ""),
+            )
+        ),
+        update_source_event_id=False,
+    )
+
+
+def _close_history(env: Any, child: Child) -> None:
+    from moto.stepfunctions.parser.api import (
+        ExecutionAbortedEventDetails,
+        ExecutionFailedEventDetails,
+        ExecutionSucceededEventDetails,
+        ExecutionTimedOutEventDetails,
+        HistoryEventExecutionDataDetails,
+        HistoryEventType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    why = {k: v for k, v in (("error", child.error), ("cause", child.cause)) if v is not None}
+    if child.status == "SUCCEEDED":
+        kind, details = (
+            HistoryEventType.ExecutionSucceeded,
+            EventDetails(
+                executionSucceededEventDetails=ExecutionSucceededEventDetails(
+                    output=json.dumps(child.output),
+                    outputDetails=HistoryEventExecutionDataDetails(truncated=False),
+                )
+            ),
+        )
+    elif child.status == "TIMED_OUT":
+        kind = HistoryEventType.ExecutionTimedOut
+        details = EventDetails(executionTimedOutEventDetails=ExecutionTimedOutEventDetails(**why))
+    elif child.status == "ABORTED":
+        kind = HistoryEventType.ExecutionAborted
+        details = EventDetails(executionAbortedEventDetails=ExecutionAbortedEventDetails(**why))
+    else:
+        kind = HistoryEventType.ExecutionFailed
+        details = EventDetails(executionFailedEventDetails=ExecutionFailedEventDetails(**why))
+    env.event_manager.add_event(context=env.event_history_context, event_type=kind, event_details=details)
+
+
 def eval_child(worker: Any, env: Any, job: Any) -> None:
     """``DistributedItemProcessorWorker._eval_job``: run one child as moto does, keep what the
-    ResultWriter reports of it, count it in the map run, and fail the map run once the failure
-    threshold is exceeded (the job's output is then the failure, which ends moto's job pool)."""
+    ResultWriter reports of it (and, STANDARD, its own history), count it in the map run, and fail
+    the map run once the failure threshold is exceeded (the job's output is then the failure, which
+    ends moto's job pool)."""
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
         FailureEventException,
     )
@@ -192,7 +319,18 @@ def eval_child(worker: Any, env: Any, job: Any) -> None:
     for counter in (record.item_counter, record.execution_counter):
         counter.total.count()
         counter.running.count()
-    child = Child(index=job.job_index, name=str(uuid.uuid4()), start=_now(), input=job.job_input)
+    machine = str(record.map_state_machine_arn)
+    name = str(uuid.uuid4())
+    child = Child(
+        index=job.job_index,
+        name=name,
+        start=_now(),
+        input=job.job_input,
+        arn=f"{machine.replace(':stateMachine:', ':execution:', 1)}:{name}",
+        machine_arn=machine,
+        map_run_arn=str(record.map_run_arn),
+    )
+    standard = not _is_express(env)
     try:
         env.states.context_object.context_object_data["Map"] = MapData(
             Item=ItemData(Index=job.job_index, Value=job.job_input)
@@ -201,6 +339,9 @@ def eval_child(worker: Any, env: Any, job: Any) -> None:
         env.stack.append(env.states.get_input())
         worker._eval_input(env_frame=env)
         child.input = env.states.get_input()
+        if standard:
+            _own_history(env, child, record)
+            children.begin(child)
         job.job_program.eval(env)
         ended = env.program_state()
         if isinstance(ended, ProgramError):
@@ -219,6 +360,8 @@ def eval_child(worker: Any, env: Any, job: Any) -> None:
         child.status, child.error, child.cause = "FAILED", "States.Runtime", str(exc)
     finally:
         child.stop = _now()
+        if child.events is not None:
+            _close_history(env, child)
         _count_end(record, child.status)
         children.add(child)
     job.job_output = child.output if child.status == "SUCCEEDED" else None
@@ -285,10 +428,9 @@ def _iso(moment: datetime.datetime | None) -> str | None:
 def result_entries(record: Any, children: list[Child]) -> Iterator[dict[str, Any]]:
     """Each child as a ResultWriter file holds it."""
     machine = str(record.map_state_machine_arn)
-    execution_prefix = machine.replace(":stateMachine:", ":execution:", 1)
     for child in children:
         entry: dict[str, Any] = {
-            "ExecutionArn": f"{execution_prefix}:{child.name}",
+            "ExecutionArn": child.arn,
             "Input": json.dumps(child.input),
             "InputDetails": {"Included": True},
             "Name": child.name,
@@ -352,3 +494,92 @@ def write_results(env: Any, resource_runtime_part: Any, state_credentials: Any) 
     key = f"{base}manifest.json"
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode())
     env.stack.append({"MapRunArn": record.map_run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": key}})
+
+
+# -- child executions through the Step Functions API ----------------------------------------------
+
+
+def _map_run_record(backend: Any, map_run_arn: str) -> Any:
+    for execution in backend._get_executions():
+        worker = getattr(execution, "exec_worker", None)
+        env = getattr(worker, "env", None)
+        if env is None:
+            continue
+        found = env.map_run_record_pool_manager.get(map_run_arn)
+        if found is not None:
+            return found
+    return None
+
+
+def _listed_entry(child: Child) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "executionArn": child.arn,
+        "name": child.name,
+        "startDate": child.start,
+        "stateMachineArn": child.machine_arn,
+        "status": child.status,
+        "mapRunArn": child.map_run_arn,
+    }
+    if child.stop is not None and child.status != "RUNNING":
+        entry["stopDate"] = child.stop
+    return entry
+
+
+def answer_list_executions(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``StepFunctionResponse.list_executions`` answering ``mapRunArn`` (a map run's STANDARD
+    children, newest first, ``maxResults`` at a time with an opaque ``nextToken``); the rest is moto's."""
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.exceptions import ResourceNotFound
+
+    def method(response: Any) -> Any:
+        map_run_arn = response._get_param("mapRunArn")
+        if not map_run_arn:
+            return original(response)
+        record = _map_run_record(response.stepfunction_backend, str(map_run_arn))
+        if record is None:
+            raise ResourceNotFound(str(map_run_arn))
+        listed = children_of(record).listed()
+        status = response._get_param("statusFilter")
+        if status:
+            listed = [c for c in listed if c.status == status]
+        size = int(response._get_int_param("maxResults") or 100)
+        start = int(response._get_param("nextToken") or 0)
+        page = listed[start : start + size]
+        token = str(start + size) if start + size < len(listed) else None
+        return ActionResult({"executions": [_listed_entry(c) for c in page], "nextToken": token})
+
+    return method
+
+
+def answer_describe_execution(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``StepFunctionResponse.describe_execution`` answering a STANDARD child's ARN."""
+    from moto.core.responses import ActionResult
+
+    def method(response: Any) -> Any:
+        child = child_named(str(response._get_param("executionArn") or ""))
+        if child is None:
+            return original(response)
+        described = _listed_entry(child)
+        described["input"] = json.dumps(child.input)
+        if child.status == "SUCCEEDED":
+            described["output"] = json.dumps(child.output)
+        for key, value in (("error", child.error), ("cause", child.cause)):
+            if value is not None and child.status != "RUNNING":
+                described[key] = value
+        return ActionResult(described)
+
+    return method
+
+
+def answer_execution_history(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``StepFunctionResponse.get_execution_history`` answering a STANDARD child's ARN (its whole
+    history in one page, as moto answers a parent's)."""
+    from moto.core.responses import ActionResult
+
+    def method(response: Any) -> Any:
+        child = child_named(str(response._get_param("executionArn") or ""))
+        if child is None:
+            return original(response)
+        return ActionResult({"events": child.events.get_event_history()})
+
+    return method

@@ -6,7 +6,8 @@
   execution ``None`` and refuses a second unnamed start).
 - DynamoDB streams as AWS emits them: ``StreamShard.add`` runs under a lock (concurrent writers
   duplicated deliveries); ``update_item`` creating an item emits one INSERT, not two (moto first puts
-  the bare key); ``transact_write_items`` emits its records once it commits, none when cancelled;
+  the bare key); ``transact_write_items`` emits its records once it commits, none when cancelled,
+  and backs up only the items it names (moto deep-copied whole tables: quadratic in a big run);
   ``LambdaBackend.send_dynamodb_items`` hands the records to the stack's stream workers and returns
   (moto invoked the consumer inside the writer's call): delivery happens after the write.
 - The sleeps of the retrier (``retrier_decl.time.sleep``) and of Wait states
@@ -24,12 +25,15 @@
   ToleratedFailurePercentage); ``DistributedItemProcessorWorker._eval_job`` keeps each child's result
   and fails the map run past its tolerated failures; the ResultWriter's ``_eval_body`` reads its
   Parameters' paths from the Map's input and its ``_handle_put_object`` writes the children's result
-  files and a manifest naming them.
+  files and a manifest naming them; each STANDARD child keeps its own history, and
+  ``StepFunctionResponse``'s ``list_executions`` (``mapRunArn``), ``describe_execution`` and
+  ``get_execution_history`` answer for it.
 
 Every replacement is undone by ``restore``; each one calls back into the stack through ``Hooks``."""
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import uuid
@@ -112,6 +116,7 @@ class MotoPatches:
         from moto.stepfunctions.parser.asl.eval.environment import Environment
         from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
         from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+        from moto.stepfunctions.responses import StepFunctionResponse
 
         hooks = self._hooks
         try:
@@ -123,6 +128,7 @@ class MotoPatches:
                 LambdaBackend, "send_dynamodb_items", lambda original: _queued_stream_batch(hooks, original)
             )
             self._swap(DynamoDBBackend, "update_item", _single_insert_update)
+            self._swap(DynamoDBBackend, "transact_write_items", _item_rollback)
             self._swap(DynamoDBBackend, "transact_write_items", _committed_stream_records)
             for write in (
                 "put_item",
@@ -160,6 +166,9 @@ class MotoPatches:
             self._swap(
                 result_writer_decl.ResultWriter, "_eval_body", lambda original: distributed.writer_body
             )
+            self._swap(StepFunctionResponse, "list_executions", distributed.answer_list_executions)
+            self._swap(StepFunctionResponse, "describe_execution", distributed.answer_describe_execution)
+            self._swap(StepFunctionResponse, "get_execution_history", distributed.answer_execution_history)
         except BaseException:
             self.restore()
             raise
@@ -287,6 +296,67 @@ def _serialised_write(original: Any) -> Any:
             return original(backend, *args, **kwargs)
 
     return write
+
+
+class _TablesKept:
+    """Stands in for the ``copy`` module inside moto's DynamoDB backend during a transaction: a
+    Table is not copied (its touched items are, by :func:`_item_rollback`), anything else is."""
+
+    @staticmethod
+    def deepcopy(obj: Any, memo: Any = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        return obj if isinstance(obj, Table) else copy.deepcopy(obj, memo)
+
+
+def _item_rollback(original: Any) -> Any:
+    """moto backs a transaction up by deep-copying every table it touches, whole: each transaction
+    then costs the size of the tables (a 3,000-endpoint reconcile spent minutes copying the audit
+    table). Here only the items the transaction names are kept, and put back when it is cancelled,
+    as DynamoDB's own all-or-nothing. Writes are serialised (``_serialised_write``), so swapping the
+    backend module's ``copy`` for the call is seen by this transaction alone."""
+    from moto.dynamodb.models import dynamo_type
+
+    def transact_write_items(backend: Any, transact_items: Any, *args: Any, **kwargs: Any) -> Any:
+        import moto.dynamodb.models as models
+
+        kept: list[tuple[Any, Any, Any, Any]] = []
+        for entry in transact_items if isinstance(transact_items, list) else []:
+            _, op = next(iter(entry.items()))
+            table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+            if table is None:
+                continue
+            key = op.get("Key") or op.get("Item") or {}
+            if table.hash_key_attr not in key or (table.range_key_attr and table.range_key_attr not in key):
+                continue  # a bad key: moto refuses it in its own words below
+            hash_value = dynamo_type.DynamoType(key[table.hash_key_attr])
+            range_value = dynamo_type.DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            current = table.get_item(hash_value, range_value)
+            kept.append((table, hash_value, range_value, copy.deepcopy(current)))
+        saved = models.copy
+        models.copy = _TablesKept
+        try:
+            return original(backend, transact_items, *args, **kwargs)
+        except BaseException:
+            for table, hash_value, range_value, old in reversed(kept):
+                _put_back(table, hash_value, range_value, old)
+            raise
+        finally:
+            models.copy = saved
+
+    return transact_write_items
+
+
+def _put_back(table: Any, hash_value: Any, range_value: Any, old: Any) -> None:
+    if range_value is not None:
+        if old is None:
+            table.items.get(hash_value, {}).pop(range_value, None)
+        else:
+            table.items[hash_value][range_value] = old
+    elif old is None:
+        table.items.pop(hash_value, None)
+    else:
+        table.items[hash_value] = old
 
 
 def _committed_stream_records(original: Any) -> Any:

@@ -410,6 +410,11 @@ class Provisioner:
             s3.put_bucket_notification_configuration(
                 Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
             )
+        rules = (props.get("LifecycleConfiguration") or {}).get("Rules") or []
+        if rules:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name, LifecycleConfiguration={"Rules": [_lifecycle_rule(r) for r in rules]}
+            )
         if props.get("Tags"):
             s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": props["Tags"]})
         partition = self.t.partition
@@ -764,3 +769,15 @@ _CREATORS: Final[dict[str, Callable[[Provisioner, str], None]]] = {
     "AWS::Serverless::StateMachine": Provisioner.create_state_machine,
     "AWS::StepFunctions::StateMachine": Provisioner.create_state_machine,
 }
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """One CloudFormation lifecycle rule as the S3 API takes it (the property names differ)."""
+    out: dict[str, Any] = {"ID": str(rule.get("Id") or ""), "Status": str(rule.get("Status") or "Enabled")}
+    out["Filter"] = {"Prefix": str(rule.get("Prefix") or "")}
+    if rule.get("ExpirationInDays") is not None:
+        out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    noncurrent = rule.get("NoncurrentVersionExpiration")
+    if isinstance(noncurrent, dict) and noncurrent.get("NoncurrentDays") is not None:
+        out["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(noncurrent["NoncurrentDays"])}
+    return out

@@ -489,7 +489,9 @@ class LocalStack:
     def _ended_since(self, generation: int) -> bool:
         return self._ended_generation != generation
 
-    def execution_history(self, arn: str) -> list[dict[str, Any]]:
+    def execution_history(self, arn: str, *, children: bool = False) -> list[dict[str, Any]]:
+        """An execution's whole history; ``children``: followed by each of its Distributed Map
+        runs' STANDARD child executions' histories (oldest child first)."""
         sfn = self.client("stepfunctions")
         events: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
@@ -497,8 +499,22 @@ class LocalStack:
             page = sfn.get_execution_history(**kwargs)
             events.extend(dict(e) for e in page["events"])
             if not page.get("nextToken"):
-                return events
+                break
             kwargs["nextToken"] = page["nextToken"]
+        if not children:
+            return events
+        for run in sfn.list_map_runs(executionArn=arn)["mapRuns"]:
+            listed: list[dict[str, Any]] = []
+            paging: dict[str, Any] = {"mapRunArn": run["mapRunArn"], "maxResults": 1000}
+            while True:
+                found = sfn.list_executions(**paging)
+                listed.extend(dict(e) for e in found["executions"])
+                if not found.get("nextToken"):
+                    break
+                paging["nextToken"] = found["nextToken"]
+            for child in sorted(listed, key=lambda c: c["startDate"]):
+                events.extend(self.execution_history(child["executionArn"]))
+        return events
 
     def execution_started(self, arn: str) -> None:
         with self._executions:

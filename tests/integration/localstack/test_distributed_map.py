@@ -13,9 +13,9 @@ Facts these tests pin (issue 13, item 1):
    fails the map (``States.ExceedToleratedFailureThreshold``; moto alone swallowed it); within
    ``ToleratedFailurePercentage``/``Count`` it is reported (FAILED_0.json, DescribeMapRun's counts);
    past it no child starts. A Catch inside the child turns a failure into a result.
-4. The parent's history has the same 8 events for 5 items or 100; children are not executions
-   locally (ListExecutions(mapRunArn=...) fails in moto), so per-endpoint progress cannot come from
-   child histories here.
+4. The parent's history has the same 8 events for 5 items or 100. STANDARD children are
+   executions of their own (ListExecutions(mapRunArn=...), DescribeExecution, GetExecutionHistory:
+   what the local stack adds); EXPRESS children are listed nowhere, as on AWS.
 5. Waits inside children are scaled like any other; stopping the parent stops its children.
 """
 
@@ -382,15 +382,53 @@ def test_the_parent_history_does_not_grow_with_the_items(maps: Maps, item_fn: An
     assert len(item_fn.CALLS) == 105
 
 
-def test_children_are_not_executions_locally(maps: Maps, item_fn: Any) -> None:
-    # moto runs children as frames of the parent: they cannot be listed, so their histories cannot
-    # be read locally (on AWS: ListExecutions(mapRunArn=...) and GetExecutionHistory of each child)
-    machine = maps.machine(maps.map_state())
+def test_standard_children_are_executions_with_their_own_history(maps: Maps, item_fn: Any) -> None:
+    # Given a map over three items, one of which fails within the tolerated percentage
+    machine = maps.machine(maps.map_state(ToleratedFailurePercentage=50))
+    described, arn = maps.run(machine, [{"n": 0}, {"n": 1, "fail": True}, {"n": 2}])
+    assert described["status"] == "SUCCEEDED", described
+    map_run_arn = maps.map_run(arn)["mapRunArn"]
+
+    # When its children are listed by the map run, a page at a time
+    first = maps.sfn.list_executions(mapRunArn=map_run_arn, maxResults=2)
+    rest = maps.sfn.list_executions(mapRunArn=map_run_arn, nextToken=first["nextToken"])
+    listed = first["executions"] + rest["executions"]
+
+    # Then there are three, each under the map run's state machine, and each one described and
+    # its history read as an execution's: started with its item, its task, its end
+    assert len(listed) == 3
+    assert "nextToken" not in rest
+    assert {c["mapRunArn"] for c in listed} == {map_run_arn}
+    assert all(c["executionArn"].startswith(machine.replace(":stateMachine:", ":execution:")) for c in listed)
+    by_status = {c["status"] for c in listed}
+    assert by_status == {"SUCCEEDED", "FAILED"}
+    for child in listed:
+        one = maps.sfn.describe_execution(executionArn=child["executionArn"])
+        history = maps.stack.execution_history(child["executionArn"])
+        types = [e["type"] for e in history]
+        item = json.loads(one["input"])
+        assert json.loads(history[0]["executionStartedEventDetails"]["input"]) == item
+        assert types[0] == "ExecutionStarted"
+        assert "LambdaFunctionScheduled" in types
+        if item.get("fail"):
+            assert one["status"] == "FAILED"
+            assert types[-1] == "ExecutionFailed"
+        else:
+            assert one["status"] == "SUCCEEDED"
+            assert types[-1] == "ExecutionSucceeded"
+            assert json.loads(one["output"])["n"] == item["n"]
+    # and the parent's history holds none of their events
+    assert "LambdaFunctionScheduled" not in [e["type"] for e in maps.stack.execution_history(arn)]
+
+
+def test_express_children_are_listed_nowhere(maps: Maps, item_fn: Any) -> None:
+    # as on AWS: an EXPRESS child's history is not kept; its result reaches the ResultWriter only
+    machine = maps.machine(maps.map_state(execution_type="EXPRESS"))
     described, arn = maps.run(machine, numbered(2))
     assert described["status"] == "SUCCEEDED", described
     map_run_arn = maps.map_run(arn)["mapRunArn"]
-    with pytest.raises(Exception):  # noqa: B017, PT011  (moto 5.2.5: a TypeError inside its response)
-        maps.sfn.list_executions(mapRunArn=map_run_arn)
+    assert maps.sfn.list_executions(mapRunArn=map_run_arn)["executions"] == []
+    assert len(maps.results(json.loads(described["output"]))["SUCCEEDED"]) == 2
 
 
 # -- 5. waits and stops ---------------------------------------------------------------------------

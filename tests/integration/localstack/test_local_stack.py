@@ -329,6 +329,48 @@ def test_a_transaction_streams_its_writes_once_it_commits_and_none_when_cancelle
     )
 
 
+def test_a_cancelled_transaction_puts_back_every_item_it_touched_and_leaves_the_others(
+    stack: LocalStack,
+) -> None:
+    # the local stack backs up only the items a transaction names (moto copied whole tables)
+    dynamodb = stack.client("dynamodb")
+    table = stack.physical_id("ItemsTable")
+    pk = unique("tx-rollback")
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": "kept"}, "v": {"N": "1"}})
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": "other"}, "v": {"N": "7"}})
+
+    # When a transaction updates one item, puts a new one, then fails its last condition
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": pk}, "sk": {"S": "kept"}},
+                        "UpdateExpression": "SET v = :v",
+                        "ExpressionAttributeValues": {":v": {"N": "2"}},
+                    }
+                },
+                {"Put": {"TableName": table, "Item": {"pk": {"S": pk}, "sk": {"S": "new"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": pk}, "sk": {"S": "absent"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+
+    # Then the updated item is as it was, the new one is not there, the untouched one unchanged
+    def item(sk: str) -> dict[str, object] | None:
+        return dynamodb.get_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")
+
+    assert item("kept") == {"pk": {"S": pk}, "sk": {"S": "kept"}, "v": {"N": "1"}}
+    assert item("new") is None
+    assert item("other") == {"pk": {"S": pk}, "sk": {"S": "other"}, "v": {"N": "7"}}
+
+
 def test_an_sqs_event_source_delivers_to_the_handler(stack: LocalStack) -> None:
     key = unique("queued")
 
