@@ -230,7 +230,11 @@ class Scene:
             ended = self.stack.wait_execution(started.execution_arn)
             if ended["status"] != "SUCCEEDED":
                 return {"error": f"the watch ended {ended['status']}: {ended.get('error')}"}
-            summary: dict[str, Any] = json.loads(ended["output"])
+            # the whole summary (the output is bounded past a few hundred endpoints)
+            view = library_ops.describe_watch(self.access, started.execution_arn)
+            if view.summary is None:
+                return {"error": "the watch ended without a summary"}
+            summary: dict[str, Any] = view.summary.model_dump(mode="json", by_alias=True, exclude_none=True)
             return summary
 
         summary, requests, writes = self._counted(run)

@@ -3,7 +3,10 @@ history read as it grows, each endpoint's step printed as it happens, then the t
 tables, the exit codes and the error mapping the execution commands share.
 
 Step Functions offers a CLI no push, so :func:`follow` polls: ``describe`` and the history pages
-since the last one read (every event once, by id: Step Functions' pages, or moto's one whole page).
+since the last one read (every event once, by id: Step Functions' pages, or moto's one whole page),
+the parent's and, once its Distributed Map runs, its child executions' (one per endpoint, at most
+:data:`CHILD_READS_PER_POLL` histories a poll); a run of more than :data:`FOLLOW_CHILDREN`
+endpoints is shown by its map run's counts instead.
 Ctrl-C while following raises :class:`KeyboardInterrupt` to the command, which says the execution
 goes on and how to follow or stop it (:func:`interrupted`). What an event means is the library's
 (:mod:`cognigy_webhooks.ops.progress`); an execution that ended without a summary (failed, stopped,
@@ -15,6 +18,7 @@ environment (no stack, no credentials, AWS unreachable or refusing), 130 interru
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -41,14 +45,27 @@ __all__ = [
 EXIT_INTERRUPTED = 130
 
 
-def history_since(
-    access: StackAccess, arn: str, cursor: dict[str, Any], *, executions: Executions | None = None
-) -> Iterator[dict[str, Any]]:
-    """The execution's events not yet seen (``cursor`` keeps the last event id and the token of the
-    last page read, between calls); ``executions``: another state machine's (the watch's) than the
-    reconcile's."""
+#: A run of more endpoints than this is shown by its map run's counts, not endpoint by endpoint.
+FOLLOW_CHILDREN = 200
+#: The most child histories one poll reads (Step Functions' GetExecutionHistory quota is a few a
+#: second): the ended ones first, so every endpoint's result is shown once, however late.
+CHILD_READS_PER_POLL = 10
+#: The parent's events that come after its map run's children.
+_AFTER_CHILDREN = frozenset(
+    {
+        "MapRunSucceeded",
+        "MapRunFailed",
+        "MapRunAborted",
+        "ExecutionFailed",
+        "ExecutionAborted",
+        "ExecutionTimedOut",
+    }
+)
+
+
+def _one_history(machine: Executions, arn: str, cursor: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """One execution's events not yet seen (``cursor``: its last event id, its last page's token)."""
     token = cursor.get("token")
-    machine = executions or access.executions
     while True:
         events, following = machine.history_page(arn, token=token)
         for event in events:
@@ -64,6 +81,69 @@ def history_since(
         token = following
 
 
+def _note(event: dict[str, Any], cursor: dict[str, Any]) -> None:
+    """What the follower keeps of a parent event: its map runs, how many endpoints the plan planned."""
+    started = event.get("mapRunStartedEventDetails")
+    if isinstance(started, dict) and started.get("mapRunArn"):
+        cursor.setdefault("runs", []).append(str(started["mapRunArn"]))
+    exited = event.get("stateExitedEventDetails")
+    if isinstance(exited, dict) and exited.get("name") == "Plan":
+        try:
+            doc = json.loads(exited.get("output") or "null")
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            cursor["count"] = library_ops.planned_counts(doc)[0]
+
+
+def _children_since(machine: Executions, run: str, cursor: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The events of a map run's STANDARD children not yet seen, oldest child first, at most
+    :data:`CHILD_READS_PER_POLL` histories per call (a child read to its end is not read again)."""
+    known: dict[str, dict[str, Any]] = cursor.setdefault("children", {})
+    listed = []
+    token: str | None = None
+    while True:
+        page, token = machine.children_page(run, token=token)
+        listed.extend(page)
+        if not token:
+            break
+    pending = [c for c in listed if not known.get(c.execution_arn, {}).get("done")]
+    pending.sort(key=lambda c: (c.status == "RUNNING", c.start_date or 0, c.execution_arn))
+    for child in pending[:CHILD_READS_PER_POLL]:
+        state = known.setdefault(child.execution_arn, {})
+        yield from _one_history(machine, child.execution_arn, state)
+        state["done"] = child.status != "RUNNING"
+
+
+def history_since(
+    access: StackAccess, arn: str, cursor: dict[str, Any], *, executions: Executions | None = None
+) -> Iterator[dict[str, Any]]:
+    """The execution's events not yet seen, and its Distributed Map children's (``cursor`` keeps
+    where each history was left, between calls): the parent's events up to its map run, the
+    children's (when the plan planned at most :data:`FOLLOW_CHILDREN`), then the parent's after the
+    map run. ``executions``: another state machine's (the watch's) than the reconcile's."""
+    machine = executions or access.executions
+    after: list[dict[str, Any]] = []
+    for event in _one_history(machine, arn, cursor):
+        _note(event, cursor)
+        if after or event.get("type") in _AFTER_CHILDREN:
+            after.append(event)
+        else:
+            yield event
+    if cursor.get("count", 0) <= FOLLOW_CHILDREN:
+        for run in cursor.get("runs", []):
+            yield from _children_since(machine, run, cursor)
+    yield from after
+
+
+def _progress(access: StackAccess, cursor: dict[str, Any]) -> Step | None:
+    """The map run's counts, for a run too big to follow endpoint by endpoint (None: not one)."""
+    runs, count = cursor.get("runs") or [], int(cursor.get("count", 0))
+    if not runs or count <= FOLLOW_CHILDREN:
+        return None
+    return library_ops.progress_step(access.executions.map_run_counts(runs[-1]), count)
+
+
 def follow(
     access: StackAccess,
     arn: str,
@@ -72,18 +152,25 @@ def follow(
     poll: float = 0.2,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ExecutionView:
-    """Follow an execution until it ends, calling ``on_step`` for each step as it happens; its view
-    at the end, with the summary of what it did so far when it ended without one."""
+    """Follow an execution until it ends, calling ``on_step`` for each step as it happens (its
+    endpoints' steps from its children's histories; for a big run, its map run's counts when they
+    change); its view at the end, with the whole summary (read from ``summaryRef`` when the
+    output's is bounded), or the summary of what it did so far when it ended without one."""
     cursor: dict[str, Any] = {}
     events: list[dict[str, Any]] = []
+    shown: str | None = None
     while True:
-        view = library_ops.describe_execution(access, arn)
+        view = library_ops.describe_execution(access, arn, whole=True)
         if on_step is not None or view.status != "RUNNING":
             for event in history_since(access, arn, cursor):
                 events.append(event)
                 step = library_ops.step_of(event) if on_step is not None else None
                 if step is not None and on_step is not None:
                     on_step(step)
+            progress = _progress(access, cursor) if on_step is not None else None
+            if progress is not None and on_step is not None and progress.detail != shown:
+                shown = progress.detail
+                on_step(progress)
         if view.status != "RUNNING":
             if view.summary is None:
                 view.summary = library_ops.summary_so_far(events, execution_id=arn)

@@ -3,11 +3,13 @@ run one watch now (the watch state machine, as its schedule runs it) and wait fo
 
 The watch re-probes every active endpoint (or only those ``--endpoint`` names) and applies the health
 rules (:mod:`cognigy_webhooks.watch.rules`); this command starts it
-(:func:`cognigy_webhooks.ops.start_watch`, source ``cli``), shows each endpoint's judgement as it
-happens, then the summary: watched / healthy / unhealthy / deactivated, each transition (endpoint,
-detail-type and reason: the watch's own audit events, read by the watch's execution id), the Cognigy
-calls and the DynamoDB writes. ``--json`` streams nothing and prints the
-:class:`~cognigy_webhooks.watch.run.WatchSummary` (camelCase; the execution's
+(:func:`cognigy_webhooks.ops.start_watch`, source ``cli``), shows its progress while it runs (its
+Distributed Map's counts on stderr: the endpoints are judged in EXPRESS child executions, whose events
+no history keeps), then each endpoint's judgement (from the watch's summary: the whole one, read from
+``summaryRef`` when the execution's output is bounded) and the summary: watched / healthy / unhealthy
+/ deactivated, each transition (endpoint, detail-type and reason: the watch's own audit events, read
+by the watch's execution id), the Cognigy calls and the DynamoDB writes. ``--json`` streams nothing
+and prints the :class:`~cognigy_webhooks.watch.run.WatchSummary` (camelCase; the execution's
 :class:`~cognigy_webhooks.ops.watch.WatchView` when it did not succeed); ``--no-wait`` prints the
 :class:`~cognigy_webhooks.ops.watch.WatchStarted` and returns.
 
@@ -16,35 +18,33 @@ see hours pass); the rules take a watch at or before an endpoint's last one for 
 nothing, which the command says before it starts. Both flags are checked by
 :class:`cognigy_webhooks.ops.watch_request.WatchRequest`, as ``POST /watches`` checks its body.
 
-Waiting polls the execution (Step Functions, and moto behind ``cogwh up``, push nothing to a client),
-as ``cogwh apply`` does; the sleep is injectable. Ctrl-C stops waiting, not the watch: the command
-says how to see it. Exit status: 0 the watch ran (whatever it found), 1 the execution failed (or timed
-out, or was stopped), 2 bad input (``--at``, an unknown ``--endpoint``), 3 the environment (no stack,
-a stack deployed before the watch, AWS unreachable), 130 Ctrl-C.
+Waiting polls the execution and its map run (DescribeMapRun; Step Functions, and moto behind ``cogwh
+up``, push nothing to a client), as ``cogwh apply`` does; the sleep is injectable. Ctrl-C stops
+waiting, not the watch: the command says how to see it. Exit status: 0 the watch ran (whatever it
+found), 1 the execution failed (or timed out, or was stopped), 2 bad input (``--at``, an unknown
+``--endpoint``), 3 the environment (no stack, a stack deployed before the watch, AWS unreachable),
+130 Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from cognigy_webhooks import ops as library_ops
-from cognigy_webhooks.errors import InvalidInput
+from cognigy_webhooks.errors import InvalidInput, NotFound, StoreError
 from cognigy_webhooks.models.watch import DetailType
 from cognigy_webhooks.ops import StackAccess
 from cognigy_webhooks.ops.watch import MAX_NAMES, WatchStarted, WatchView, health_of
 from cognigy_webhooks.ops.watch_request import parse_watch_request
 from cognigy_webhooks.watch.run import JudgeResult, WatchSummary
 from cogwh import ops
-from cogwh.follow import EXIT_INTERRUPTED, guarded, history_since, print_json, target_flags
+from cogwh.follow import EXIT_INTERRUPTED, guarded, print_json, target_flags
 
-#: The states whose exit carries one endpoint's judgement (statemachine/watch.asl.json).
-JUDGED_STATES = frozenset({"Judge", "JudgeFailed"})
 _DETAIL_TYPES = {kind.action: kind.value for kind in DetailType}
 
 EPILOG = """\
@@ -131,7 +131,13 @@ def run(args: argparse.Namespace, *, sleep: Callable[[float], None] = time.sleep
         if not args.json:
             print(f"watch {started.watch_id}{_judging(started.at)}", flush=True)
         try:
-            view = follow_watch(access, started, on_result=None if args.json else _show, sleep=sleep)
+            view = follow_watch(
+                access,
+                started,
+                on_result=None if args.json else _show,
+                on_progress=None if args.json else _show_progress,
+                sleep=sleep,
+            )
         except KeyboardInterrupt:
             print(f"\ncogwh watch-now: stopped waiting; watch {started.watch_id} goes on.", file=sys.stderr)
             print(_how_to_see(started, args), file=sys.stderr)
@@ -204,21 +210,22 @@ def _check(access: StackAccess, names: list[str] | None, at: datetime | None) ->
 # --- following ----------------------------------------------------------------------------------------
 
 
-def judged(event: dict[str, Any]) -> JudgeResult | None:
-    """The judgement one history event carries (the exit of ``Judge`` or ``JudgeFailed``), else None."""
-    details = event.get("stateExitedEventDetails")
-    if not isinstance(details, dict) or details.get("name") not in JUDGED_STATES:
+def map_run_counts(access: StackAccess, arn: str, found: dict[str, Any]) -> dict[str, Any] | None:
+    """The watch's map run's counts (DescribeMapRun's ``itemCounts``), None before it started or when
+    they cannot be read (``found`` keeps the map run's ARN, or that it cannot be read, between calls)."""
+    assert access.watches is not None
+    if found.get("unreadable"):
         return None
     try:
-        return JudgeResult.model_validate(json.loads(details.get("output") or "null"))
-    except ValueError:
+        if "run" not in found:
+            runs = access.watches.map_runs(arn)
+            if not runs:
+                return None
+            found["run"] = runs[-1]
+        return access.watches.map_run_counts(str(found["run"]))
+    except (StoreError, NotFound):  # no states:ListMapRuns/DescribeMapRun: progress is a nicety
+        found["unreadable"] = True
         return None
-
-
-def _history(access: StackAccess, arn: str, cursor: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The watch's history events not yet seen (``cursor``: the last event id, the last page's token)."""
-    assert access.watches is not None
-    return history_since(access, arn, cursor, executions=access.watches)
 
 
 def follow_watch(
@@ -226,22 +233,40 @@ def follow_watch(
     started: WatchStarted,
     *,
     on_result: Callable[[JudgeResult], None] | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
     poll: float = 0.2,
     sleep: Callable[[float], None] = time.sleep,
 ) -> WatchView:
-    """Wait for the watch to end, handing each endpoint's judgement to ``on_result`` as it happens;
-    the watch's view at the end."""
-    cursor: dict[str, Any] = {}
+    """Wait for the watch to end, handing its map run's counts to ``on_progress`` whenever they
+    change, then each endpoint's judgement (from its summary, in name order) to ``on_result``; the
+    watch's view at the end."""
+    found: dict[str, Any] = {}
+    shown: dict[str, Any] | None = None
     while True:
         view = library_ops.describe_watch(access, started.execution_arn)
-        if on_result is not None:
-            for event in _history(access, started.execution_arn, cursor):
-                result = judged(event)
-                if result is not None:
-                    on_result(result)
         if view.status != "RUNNING":
+            if on_result is not None and view.summary is not None:
+                for result in view.summary.results:
+                    on_result(result)
             return view
+        if on_progress is not None:
+            counts = map_run_counts(access, started.execution_arn, found)
+            if counts is not None and counts != shown:
+                shown = counts
+                on_progress(counts)
         sleep(poll)
+
+
+def _show_progress(counts: dict[str, Any]) -> None:
+    print(progress_line(counts), file=sys.stderr, flush=True)
+
+
+def progress_line(counts: dict[str, Any]) -> str:
+    """``  judged 40 of 200 (1 failed, 10 running)`` from a map run's item counts."""
+    ended = sum(int(counts.get(k) or 0) for k in ("succeeded", "failed", "timedOut", "aborted"))
+    failed = sum(int(counts.get(k) or 0) for k in ("failed", "timedOut", "aborted"))
+    total, running = int(counts.get("total") or 0), int(counts.get("running") or 0)
+    return f"  judged {ended} of {total} ({failed} failed, {running} running)"
 
 
 def _show(result: JudgeResult) -> None:

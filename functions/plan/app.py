@@ -3,6 +3,12 @@ Cognigy once (all pages, through the shared rate limiter) so each item carries t
 name holds there (for Cognigy.AI's Endpoints: once per project, with each one's lastChanged). The
 listing uses the register task's own Cognigy settings (the same variables, ``COGNIGY_API`` included).
 
+The items (and the refusals) go to the config bucket (``reconcile/<execution name>/``,
+:class:`~cognigy_webhooks.dal.run_files.RunFiles`); the output carries ``itemsRef`` in their place,
+with the Distributed Map's concurrency derived from the Cognigy budget
+(:func:`~cognigy_webhooks.reconcile.plan.map_concurrency`), so the execution's state stays small
+whatever the number of endpoints.
+
 Metrics: every request of the listing is counted (``CognigyCalls``, ``CognigyThrottles``,
 ``CognigyAuthFailures``: cognigy_webhooks.observability), flushed once per invocation."""
 
@@ -17,6 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cognigy_webhooks.dal.desired_sets import DesiredSetStore
 from cognigy_webhooks.dal.records import Store
+from cognigy_webhooks.dal.run_files import RunFiles
 from cognigy_webhooks.observability import logger, metrics
 from cognigy_webhooks.reconcile import (
     CognigyHeld,
@@ -25,14 +32,23 @@ from cognigy_webhooks.reconcile import (
     cognigy_inventory,
     plan,
 )
+from cognigy_webhooks.reconcile.plan import map_concurrency
 from cognigy_webhooks.settings import PlanSettings, RegisterSettings
 
 SETTINGS = PlanSettings.from_env()
 COGNIGY = RegisterSettings.from_env()
 DDB = boto3.client("dynamodb")
 STORE = Store(DDB, endpoints_table=SETTINGS.endpoints_table, audit_table=SETTINGS.audit_table)
-DESIRED = DesiredSetStore(boto3.client("s3"), SETTINGS.config_bucket)
+S3 = boto3.client("s3")
+DESIRED = DesiredSetStore(S3, SETTINGS.config_bucket)
+RUN_FILES = RunFiles(S3, SETTINGS.config_bucket)
+CONCURRENCY = map_concurrency(
+    requests_per_minute=COGNIGY.requests_per_minute,
+    seconds_per_endpoint=SETTINGS.seconds_per_endpoint,
+    most=SETTINGS.map_concurrency,
+)
 SESSION = CognigySession.from_settings(COGNIGY, dynamodb=DDB)
+INLINE_INVALID = 50  # refusals the output carries for a follower; summarize reads them all from S3
 LISTING_BUDGET_SECONDS = 60.0  # the function's Timeout (template.yaml) leaves room for the rest
 
 
@@ -78,6 +94,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     logger.info(
         "planned",
-        extra={"items": len(result.items), "invalid": len(result.invalid), "listing": result.listing},
+        extra={
+            "items": len(result.items),
+            "invalid": len(result.invalid),
+            "listing": result.listing,
+            "concurrency": CONCURRENCY,
+        },
     )
-    return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    out = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    invalid = out["invalid"]
+    ref = RUN_FILES.put_items(
+        "reconcile", result.execution_id, out.pop("items"), concurrency=CONCURRENCY, invalid=invalid
+    )
+    out["itemsRef"] = ref.as_state()
+    out["invalid"] = invalid[:INLINE_INVALID]  # all of them at itemsRef.invalidKey
+    return out

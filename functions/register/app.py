@@ -52,7 +52,8 @@ async def _register(request: RegisterRequest) -> dict[str, Any]:
         )
         return await register(request, deps)
 
-    result = await SESSION.with_rotated_key(run)
+    # a key Cognigy refused is not tried again by this execution's next endpoints (until rotated)
+    result = await SESSION.with_rotated_key(run, scope=request.execution_id)
     return result.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 

@@ -98,6 +98,16 @@ class StackTables(_EnvSettings):
 
 
 class PlanSettings(StackTables):
+    """The plan function's environment: where the items go, and what the map's concurrency is derived
+    from (``MAP_CONCURRENCY``: the most; ``SECONDS_PER_ENDPOINT``: what one endpoint is assumed to
+    take, see :func:`~cognigy_webhooks.reconcile.plan.map_concurrency`)."""
+
+    config_bucket: Annotated[str, Env("CONFIG_BUCKET"), Field(min_length=3)]
+    map_concurrency: Annotated[int, Env("MAP_CONCURRENCY"), Field(ge=1, le=10000)] = 40
+    seconds_per_endpoint: Annotated[float, Env("SECONDS_PER_ENDPOINT"), Field(gt=0, le=900)] = 3.0
+
+
+class SummarizeSettings(_EnvSettings):
     config_bucket: Annotated[str, Env("CONFIG_BUCKET"), Field(min_length=3)]
 
 
@@ -154,8 +164,10 @@ class WatchSettings(RegisterSettings):
     """The watch function's environment: the register function's (it tells Cognigy what the rules
     decide, through the same client and shared budget), the operations bus, and each health rule
     (template parameters; see :class:`cognigy_webhooks.models.watch.HealthRules`).
-    ``WATCH_CERT_THRESHOLDS`` is a comma-separated list of days (``30,14,7``)."""
+    ``WATCH_CERT_THRESHOLDS`` is a comma-separated list of days (``30,14,7``). ``CONFIG_BUCKET``: where
+    a watch's targets, its map's result files and its summary go (``watch/<execution name>/``)."""
 
+    config_bucket: Annotated[str, Env("CONFIG_BUCKET"), Field(min_length=3)]
     operations_bus_name: Annotated[str, Env("OPERATIONS_BUS_NAME"), Field(min_length=1, max_length=256)]
     unhealthy_after: Annotated[int, Env("WATCH_UNHEALTHY_AFTER"), Field(ge=1, le=1000)] = 3
     deactivate_after_hours: Annotated[

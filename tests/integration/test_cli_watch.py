@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from cognigy_webhooks import ops as library_ops
 from cognigy_webhooks.secrets import secret_forms
 from cogwh import ops
 from cogwh.cli import main
@@ -341,6 +342,44 @@ def test_no_wait_prints_the_watch_and_ctrl_c_leaves_it_running(
     arn = h.stack.outputs["WatchStateMachineArn"].replace(":stateMachine:", ":execution:") + f":{watch_id}"
     assert h.stack.wait_execution(arn)["status"] == "SUCCEEDED"
     h.in_flight.wait_idle()
+
+
+def test_while_the_watch_runs_its_map_run_s_progress_is_shown_on_stderr(
+    h: Harness, target: SwitchableTarget, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a watch whose one child is held in its probe step (its events are in no history: EXPRESS)
+    h.apply([_spec("cli-progress", target)], cognigy=BLOCK)
+    release = threading.Event()
+    dispatch = h.stack.dispatch
+    shown: list[dict[str, Any]] = []
+
+    def held(function: str, *args: Any, **kwargs: Any) -> Any:
+        if "ProbeFunction" in function:
+            release.wait(60)
+        return dispatch(function, *args, **kwargs)
+
+    def progress(counts: dict[str, Any]) -> None:
+        shown.append(counts)
+        watch_now._show_progress(counts)
+        if counts.get("running"):
+            release.set()  # seen running: let the child go on
+
+    h.stack.dispatch = held  # type: ignore[method-assign]
+    try:
+        access = ops.stack_access(ops.target(watch_now_args("--local")))
+        started = library_ops.start_watch(access, at=T0, names=["cli-progress"], source="cli")
+        view = watch_now.follow_watch(access, started, on_result=watch_now._show, on_progress=progress)
+    finally:
+        release.set()
+        h.stack.dispatch = dispatch  # type: ignore[method-assign]
+    h.in_flight.wait_idle()
+    out, err = (_ours(text) for text in capsys.readouterr())
+
+    # Then its map run's counts were shown while it ran, and each endpoint's judgement at its end
+    assert view.status == "SUCCEEDED"
+    assert {"total": 1, "running": 1} in [{k: c.get(k) for k in ("total", "running")} for c in shown]
+    assert "  judged 0 of 1 (0 failed, 1 running)" in err.splitlines()
+    assert out.split() == ["cli-progress", "healthy"]
 
 
 def watch_now_args(*argv: str) -> Any:

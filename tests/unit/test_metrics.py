@@ -10,6 +10,7 @@ import ast
 import asyncio
 import contextvars
 import importlib.util
+import json
 import re
 import sys
 import threading
@@ -17,8 +18,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.metric_properties import MetricUnit
+from moto import mock_aws
 
 from cognigy_webhooks.emf import CountsDocument
 from cognigy_webhooks.metric_names import (
@@ -131,8 +134,24 @@ def test_every_name_the_code_emits_is_registered() -> None:
     assert unregistered == {}
 
 
-def _summarize_names(capsys: pytest.CaptureFixture[str]) -> set[str]:
-    """What the summarize function emits, run for real (its names are made from the outcomes)."""
+def _summarize_names(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """What the summarize function emits, run for real (its names are made from the outcomes) over an
+    empty map run's results in a moto bucket."""
+    with mock_aws():
+        monkeypatch.setenv("CONFIG_BUCKET", "summarize-metrics")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+        s3 = boto3.client("s3", region_name="eu-central-1")
+        s3.create_bucket(
+            Bucket="summarize-metrics", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+        )
+        manifest = {"ResultFiles": {"SUCCEEDED": [], "FAILED": [], "PENDING": []}}
+        s3.put_object(Bucket="summarize-metrics", Key="m.json", Body=json.dumps(manifest).encode())
+        return _run_summarize(
+            capsys, {"resultWriterDetails": {"Bucket": "summarize-metrics", "Key": "m.json"}}
+        )
+
+
+def _run_summarize(capsys: pytest.CaptureFixture[str], event: dict[str, Any]) -> set[str]:
     spec = importlib.util.spec_from_file_location(
         "summarize_app_under_test", ROOT / "functions/summarize/app.py"
     )
@@ -145,7 +164,7 @@ def _summarize_names(capsys: pytest.CaptureFixture[str]) -> set[str]:
     finally:
         sys.modules.pop(spec.name, None)
     capsys.readouterr()
-    module.lambda_handler({"results": [], "invalid": []}, _Context())
+    module.lambda_handler(event, _Context())
     return {name for doc in documents(capsys.readouterr().out) for name in metric_names(doc)}
 
 
@@ -158,10 +177,10 @@ class _Context:
 
 @pytest.mark.parametrize("name", list(MetricName), ids=str)
 def test_every_registry_metric_is_emitted_somewhere(
-    name: MetricName, capsys: pytest.CaptureFixture[str]
+    name: MetricName, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if METRICS[name].emitter == "summarize":
-        assert str(name) in _summarize_names(capsys)
+        assert str(name) in _summarize_names(capsys, monkeypatch)
         return
     member = re.compile(rf"\bMetricName\.{name.name}\b")
     literal = f'"{name.value}"'

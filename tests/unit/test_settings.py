@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PYDANTIC = (
     "ProbeSettings",
     "PlanSettings",
+    "SummarizeSettings",
     "RegisterSettings",
     "WatchSettings",
     "DeployTriggerSettings",

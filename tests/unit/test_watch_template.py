@@ -1,9 +1,12 @@
 """The watch's template contract: each health-rule parameter's default is the rules' own default, the
-watch function reads each one, and the watch state machine runs on an EventBridge Scheduler schedule
-at the WatchIntervalMinutes rate."""
+watch function reads each one, the watch state machine runs on an EventBridge Scheduler schedule at
+the WatchIntervalMinutes rate, and its fan-out is a Distributed Map of EXPRESS children over the
+config bucket, with the tolerated percentage a parameter and the IAM a Distributed Map needs."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,7 @@ def test_each_rule_parameter_defaults_to_the_rules_own_default_and_reaches_the_w
             "COGNIGY_BASE_URL": "https://api-trial.cognigy.ai",
             "COGNIGY_API_KEY_SECRET": "cognigy-key",
             "OPERATIONS_BUS_NAME": "ops",
+            "CONFIG_BUCKET": "config",
         }
     )
     assert settings.thresholds == defaults.certificate_thresholds
@@ -88,7 +92,89 @@ def test_a_bad_threshold_list_stops_the_cold_start_naming_the_variable() -> None
                 "COGNIGY_BASE_URL": "https://api-trial.cognigy.ai",
                 "COGNIGY_API_KEY_SECRET": "cognigy-key",
                 "OPERATIONS_BUS_NAME": "ops",
+                "CONFIG_BUCKET": "config",
                 "WATCH_CERT_THRESHOLDS": "30,fourteen",
             }
         )
     assert "WATCH_CERT_THRESHOLDS" in str(refused.value)
+
+
+def _asl() -> dict[str, Any]:
+    text = (ROOT / "statemachine" / "watch.asl.json").read_text(encoding="utf-8")
+    return dict(json.loads(re.sub(r"\$\{[^}]*\}", "1", text)))
+
+
+def test_the_fan_out_is_a_distributed_map_of_express_children_over_the_config_bucket() -> None:
+    states = _asl()["States"]
+    fan = states["WatchEach"]
+    assert fan["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}
+    assert fan["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+    assert fan["ItemReader"]["Parameters"] == {"Bucket.$": "$.itemsRef.bucket", "Key.$": "$.itemsRef.key"}
+    assert fan["ResultWriter"]["Parameters"] == {
+        "Bucket.$": "$.itemsRef.bucket",
+        "Prefix.$": "$.itemsRef.resultsPrefix",
+    }
+    assert "ItemsPath" not in fan  # the items are never in the state
+    summarize = states["Summarize"]["Parameters"]
+    assert summarize["resultWriterDetails.$"] == "$.watched.ResultWriterDetails"
+    assert states["ListTargets"]["Parameters"]["executionName.$"] == "$$.Execution.Name"
+    assert summarize["executionName.$"] == "$$.Execution.Name"  # both steps name the same run folder
+    # every expected failure is caught inside the child: only a broken child fails as a whole
+    children = fan["ItemProcessor"]["States"]
+    for name in ("Probe", "Judge"):
+        assert [c["ErrorEquals"] for c in children[name]["Catch"]] == [["States.ALL"]]
+        assert 0 < children[name]["TimeoutSeconds"] < 300  # well inside Express's 5 minutes
+
+
+def test_the_tolerated_failure_percentage_is_a_parameter_defaulting_to_5() -> None:
+    template = _template()
+    parameter = template["Parameters"]["WatchToleratedFailurePercentage"]
+    assert (parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (5, 0, 100)
+    machine = template["Resources"]["WatchStateMachine"]["Properties"]
+    substitutions = machine["DefinitionSubstitutions"]
+    assert substitutions["WatchToleratedFailurePercentage"] == {"Ref": "WatchToleratedFailurePercentage"}
+    assert substitutions["WatchConcurrency"] == {"Ref": "WatchConcurrency"}
+    text = (ROOT / machine["DefinitionUri"]).read_text(encoding="utf-8")
+    assert '"MaxConcurrency": ${WatchConcurrency}' in text
+    # the list step is told it, and hands the map its figure for this many children
+    assert '"toleratedFailurePercentage": ${WatchToleratedFailurePercentage}' in text
+    fan = _asl()["States"]["WatchEach"]
+    assert fan["ToleratedFailurePercentagePath"] == "$.itemsRef.toleratedFailurePercentage"
+    assert "ToleratedFailurePercentage" not in fan
+
+
+def _statements(policies: list[Any]) -> list[dict[str, Any]]:
+    return [s for p in policies if isinstance(p, dict) for s in p.get("Statement", [])]
+
+
+def _allowed(statements: list[dict[str, Any]], action: str) -> list[str]:
+    """Every resource (its !Sub text) the statements allow ``action`` on."""
+    found = []
+    for statement in statements:
+        if action in statement["Action"]:
+            resources = statement["Resource"]
+            for resource in resources if isinstance(resources, list) else [resources]:
+                found.append(resource["Fn::Sub"] if isinstance(resource, dict) else resource)
+    return found
+
+
+def test_the_state_machine_may_run_its_own_children_and_read_and_write_the_watch_s_objects() -> None:
+    template = _template()
+    machine = template["Resources"]["WatchStateMachine"]["Properties"]
+    assert machine["Name"] == {"Fn::Sub": "${AWS::StackName}-watch"}
+    statements = _statements(machine["Policies"])
+    arn = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+    assert _allowed(statements, "states:StartExecution") == [f"{arn}:stateMachine:${{AWS::StackName}}-watch"]
+    for action in ("states:DescribeExecution", "states:StopExecution"):
+        assert f"{arn}:execution:${{AWS::StackName}}-watch/*" in _allowed(statements, action)
+        assert f"{arn}:express:${{AWS::StackName}}-watch/*" in _allowed(statements, action)
+    assert _allowed(statements, "states:DescribeMapRun") == [f"{arn}:mapRun:${{AWS::StackName}}-watch/*"]
+    assert _allowed(statements, "s3:GetObject") == ["${ConfigBucket.Arn}/watch/*"]
+    assert _allowed(statements, "s3:PutObject") == ["${ConfigBucket.Arn}/watch/*"]
+    # the watch function writes the targets and the summary and reads the result files, under watch/ only
+    function = _statements(template["Resources"]["WatchFunction"]["Properties"]["Policies"])
+    for action in ("s3:GetObject", "s3:PutObject"):
+        assert _allowed(function, action) == ["${ConfigBucket.Arn}/watch/*"]
+    # and the API's GET /watches/{id} reads a big watch's whole summary
+    api = _statements(template["Resources"]["ApiFunction"]["Properties"]["Policies"])
+    assert "${ConfigBucket.Arn}/watch/*" in _allowed(api, "s3:GetObject")

@@ -29,6 +29,11 @@ class DesiredSetStore:
         self._s3 = client
         self.bucket = bucket
 
+    @property
+    def client(self) -> Any:
+        """The S3 client (the run files of the same bucket are read with it)."""
+        return self._s3
+
     def put(self, data: dict[str, Any], key: str = KEY) -> str:
         """Store a desired set as a new version; returns its version id (``null`` when unversioned)."""
         body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")

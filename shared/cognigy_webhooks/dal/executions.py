@@ -6,8 +6,11 @@ starting a name that already exists is not an error, it answers that execution (
 
 Executions are listed newest first, a page at a time (:meth:`Executions.page`: Step Functions'
 ``nextToken`` wrapped in an opaque cursor, see :mod:`cognigy_webhooks.dal.cursors`), and an
-execution's history is read a page at a time (:meth:`Executions.history_page`). An execution is
-named by its name or its ARN (:meth:`Executions.arn_of`): only this state machine's; another is
+execution's history is read a page at a time (:meth:`Executions.history_page`). Its Distributed Map
+runs are listed (:meth:`Executions.map_runs`), counted (:meth:`Executions.map_run_counts`) and their
+STANDARD child executions listed a page at a time (:meth:`Executions.children_page`; a child's
+history is read as any execution's). An execution is named by its name or its ARN
+(:meth:`Executions.arn_of`): only this state machine's; another is
 :class:`~cognigy_webhooks.errors.NotFound`, as is an execution Step Functions does not know.
 Other failures are :class:`~cognigy_webhooks.errors.StoreError` with the AWS error code and AWS's
 message.
@@ -27,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cognigy_webhooks.dal import cursors
 from cognigy_webhooks.errors import InvalidInput, NotFound, StoreError, aws_error_code
 
-__all__ = ["MAX_LIST_PAGE", "ExecutionPage", "ExecutionStatus", "Executions"]
+__all__ = ["MAX_LIST_PAGE", "ExecutionPage", "ExecutionStatus", "Executions", "error_message_of"]
 
 #: The most executions one page may hold (Step Functions allows up to 1000).
 MAX_LIST_PAGE = 100
@@ -59,6 +62,29 @@ class ExecutionPage:
 
     items: list[ExecutionStatus]
     next_cursor: str | None = None
+
+
+def _listed(entry: dict[str, Any]) -> ExecutionStatus:
+    """One execution as ListExecutions gives it (no input, no output)."""
+    return ExecutionStatus(
+        execution_arn=str(entry["executionArn"]),
+        status=str(entry["status"]),
+        name=entry.get("name"),
+        start_date=entry.get("startDate"),
+        stop_date=entry.get("stopDate"),
+    )
+
+
+def error_message_of(cause: str) -> str:
+    """A task failure's cause as a person reads it: a Lambda error's JSON (``errorMessage``,
+    ``errorType``, ``stackTrace``) becomes its message alone; any other cause is kept as it is."""
+    try:
+        doc = json.loads(cause)
+    except ValueError:
+        return cause
+    if isinstance(doc, dict) and isinstance(doc.get("errorMessage"), str):
+        return str(doc["errorMessage"])
+    return cause
 
 
 class Executions:
@@ -155,16 +181,7 @@ class Executions:
             raise StoreError.from_aws("listing executions", exc) from exc
         except BotoCoreError as exc:
             raise StoreError.from_aws("listing executions", exc) from exc
-        items = [
-            ExecutionStatus(
-                execution_arn=str(e["executionArn"]),
-                status=str(e["status"]),
-                name=e.get("name"),
-                start_date=e.get("startDate"),
-                stop_date=e.get("stopDate"),
-            )
-            for e in resp.get("executions", [])
-        ]
+        items = [_listed(e) for e in resp.get("executions", [])]
         token = resp.get("nextToken")
         return ExecutionPage(items, cursors.encode("executions", {"t": token}) if token else None)
 
@@ -185,6 +202,45 @@ class Executions:
         except BotoCoreError as exc:
             raise StoreError.from_aws(f"reading the history of {execution_arn}", exc) from exc
         return [dict(e) for e in resp.get("events", [])], resp.get("nextToken") or None
+
+    def map_runs(self, execution_arn: str) -> list[str]:
+        """The ARNs of an execution's map runs (its Distributed Map states' runs)."""
+        try:
+            resp = self._sfn.list_map_runs(executionArn=execution_arn)
+        except ClientError as exc:
+            if aws_error_code(exc) in _GONE:
+                raise NotFound(f"no execution {execution_arn}", field="executionId") from None
+            raise StoreError.from_aws(f"listing the map runs of {execution_arn}", exc) from exc
+        except BotoCoreError as exc:
+            raise StoreError.from_aws(f"listing the map runs of {execution_arn}", exc) from exc
+        return [str(run["mapRunArn"]) for run in resp.get("mapRuns", [])]
+
+    def map_run_counts(self, map_run_arn: str) -> dict[str, Any]:
+        """A map run's item counts (DescribeMapRun's ``itemCounts``: running, succeeded, failed,
+        timedOut, aborted, total...)."""
+        try:
+            resp = self._sfn.describe_map_run(mapRunArn=map_run_arn)
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError.from_aws(f"describing the map run {map_run_arn}", exc) from exc
+        return dict(resp.get("itemCounts") or {})
+
+    def children_page(
+        self, map_run_arn: str, *, token: str | None = None, status: str | None = None, limit: int = 1000
+    ) -> tuple[list[ExecutionStatus], str | None]:
+        """One page of a map run's child executions (STANDARD children only: Step Functions lists
+        no EXPRESS child), newest first, only those of ``status`` when given, and the next page's
+        token."""
+        kwargs: dict[str, Any] = {"mapRunArn": map_run_arn, "maxResults": limit}
+        if token:
+            kwargs["nextToken"] = token
+        if status:
+            kwargs["statusFilter"] = status
+        try:
+            resp = self._sfn.list_executions(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError.from_aws(f"listing the children of {map_run_arn}", exc) from exc
+        children = [_listed(e) for e in resp.get("executions", [])]
+        return children, resp.get("nextToken") or None
 
     def stop(self, execution_arn: str, *, cause: str) -> bool:
         """Stop a running execution (``cause`` is recorded with it: never a secret). False when it had

@@ -400,12 +400,18 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+#: The most endpoints one desired set declares. The reconcile runs them on a Distributed Map (no
+#: bound of its own there); what bounds a set is the plan's one Cognigy listing within its time
+#: budget at the stack's request rate, and the management API's 6 MB request (docs/CAPACITY.md).
+MAX_ENDPOINTS = 10_000
+
+
 class DesiredSet(_Model):
     """A whole set of endpoints (the file in the user's repo). ``cognigy``: the project, Flow and
     locale every endpoint gets unless it says otherwise (the endpoints dialect)."""
 
     cognigy: CognigyTarget | None = None
-    endpoints: Annotated[list[WebhookEndpoint], Field(max_length=1000)] = Field(default_factory=list)
+    endpoints: Annotated[list[WebhookEndpoint], Field(max_length=MAX_ENDPOINTS)] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod

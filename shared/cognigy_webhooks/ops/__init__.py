@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         store_secrets,
     )
     from cognigy_webhooks.ops.plans import check_desired, expected_digest, plan_desired
-    from cognigy_webhooks.ops.progress import Step, step_of, summary_so_far
+    from cognigy_webhooks.ops.progress import Step, planned_counts, progress_step, step_of, summary_so_far
     from cognigy_webhooks.ops.watch import describe_watch, health, health_of, start_watch
 
 _WHERE = {
@@ -68,6 +68,8 @@ _WHERE = {
     "plan_desired": "plans",
     "Step": "progress",
     "step_of": "progress",
+    "planned_counts": "progress",
+    "progress_step": "progress",
     "summary_so_far": "progress",
     "describe_watch": "watch",
     "health": "watch",
@@ -93,7 +95,9 @@ __all__ = [
     "list_endpoints",
     "list_executions",
     "plan_desired",
+    "planned_counts",
     "probe_now",
+    "progress_step",
     "start_execution",
     "start_reconcile",
     "start_watch",

@@ -31,7 +31,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from cognigy_webhooks.dal.desired_sets import DesiredSetStore
-from cognigy_webhooks.dal.executions import Executions, ExecutionStatus
+from cognigy_webhooks.dal.executions import Executions, ExecutionStatus, error_message_of
+from cognigy_webhooks.dal.run_files import RunFiles
 from cognigy_webhooks.dal.secretsmanager import put_secret, secret_name
 from cognigy_webhooks.ops.access import StackAccess
 from cognigy_webhooks.ops.shapes import ExecutionPage, ExecutionStarted, ExecutionStopped, ExecutionView
@@ -155,12 +156,7 @@ def _cause(cause: str | None) -> str | None:
     stack trace is left out), cut to :data:`MAX_CAUSE` characters."""
     if not cause:
         return None
-    try:
-        doc = json.loads(cause)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict) and isinstance(doc.get("errorMessage"), str):
-        cause = doc["errorMessage"]
+    cause = error_message_of(cause)
     return cause if len(cause) <= MAX_CAUSE else cause[: MAX_CAUSE - 1] + "…"
 
 
@@ -199,11 +195,19 @@ def _view(status: ExecutionStatus) -> ExecutionView:
     return view
 
 
-def describe_execution(access: StackAccess, execution: str) -> ExecutionView:
+def describe_execution(access: StackAccess, execution: str, *, whole: bool = False) -> ExecutionView:
     """Where an execution of this stack stands (by id or ARN). :class:`~cognigy_webhooks.errors.NotFound`
     when there is none; :class:`~cognigy_webhooks.errors.InvalidInput` naming ``executionId`` for
-    what is no id."""
-    return _view(access.executions.describe(access.executions.arn_of(execution)))
+    what is no id. Its summary is the one its output carries (bounded: ``truncated`` past 200
+    endpoints, the whole one at ``summaryRef``); ``whole``: the whole one, read from the config
+    bucket when the output's is truncated (the command line's table)."""
+    view = _view(access.executions.describe(access.executions.arn_of(execution)))
+    ref = view.summary.summary_ref if view.summary is not None else None
+    if whole and view.summary is not None and view.summary.truncated and ref:
+        files = RunFiles(access.desired_sets.client, access.desired_sets.bucket)
+        view.summary = Summary.model_validate(files.get_json(ref["key"], ref.get("bucket")))
+        view.summary.summary_ref = ref
+    return view
 
 
 def stop_execution(

@@ -3,6 +3,11 @@ watch``): each endpoint's steps as they happen (:func:`step_of`), and what the e
 (:func:`summary_so_far`) when it ended without a summary of its own (it failed, timed out, was
 stopped).
 
+The endpoints run as child executions of a Distributed Map: their events are in each child's own
+history (a follower reads the parent's, then each child's: :mod:`cogwh.follow`); the same states
+give the same steps. A run with more endpoints than a follower reads one by one is shown by its map
+run's counts (:func:`progress_step`).
+
 The history's events are Step Functions' own (``stateEnteredEventDetails``,
 ``stateExitedEventDetails``, ``executionFailedEventDetails``...); the state names are the ASL's
 (statemachine/reconcile.asl.json): ``Probe`` (its exit carries the probe report under ``probe``),
@@ -21,7 +26,7 @@ from typing import Any
 
 from cognigy_webhooks.reconcile.summary import Summary, summarize
 
-__all__ = ["Step", "step_of", "summary_so_far"]
+__all__ = ["Step", "planned_counts", "progress_step", "step_of", "summary_so_far"]
 
 #: The states whose exit output is an endpoint's result (a RegisterResult).
 RESULT_STATES = frozenset({"Register", "RecordProbeFailure", "RecordFailure", "Unrecorded"})
@@ -84,6 +89,29 @@ def _result_step(doc: Any) -> Step:
     return Step(name, outcome, str(reason) if reason else None, final=True)
 
 
+def planned_counts(plan: Mapping[str, Any]) -> tuple[int, int]:
+    """How many items the plan's output planned and refused (its ``itemsRef`` counts; the items
+    themselves are in the config bucket)."""
+    ref = plan.get("itemsRef")
+    if isinstance(ref, Mapping):
+        count, refused = ref.get("count"), ref.get("invalidCount")
+        return (
+            count if isinstance(count, int) else 0,
+            refused if isinstance(refused, int) else 0,
+        )
+    items, invalid = plan.get("items"), plan.get("invalid")
+    return (len(items) if isinstance(items, list) else 0, len(invalid) if isinstance(invalid, list) else 0)
+
+
+def progress_step(counts: Mapping[str, Any], total: int) -> Step:
+    """The map run's progress as DescribeMapRun counts it (``itemCounts``): what a follower shows
+    when the run has more endpoints than it follows one by one."""
+    done = sum(int(counts.get(k) or 0) for k in ("succeeded", "failed", "timedOut", "aborted"))
+    failed = sum(int(counts.get(k) or 0) for k in ("failed", "timedOut", "aborted"))
+    running = int(counts.get("running") or 0)
+    return Step("*", "progress", f"{done} of {total} done, {failed} failed, {running} running")
+
+
 def step_of(event: Mapping[str, Any]) -> Step | None:
     """The step one history event shows, or None for the events no one needs to see."""
     entered = event.get("stateEnteredEventDetails")
@@ -105,9 +133,7 @@ def step_of(event: Mapping[str, Any]) -> Step | None:
     if isinstance(exited, Mapping):
         state, doc = exited.get("name"), _json(exited.get("output"))
         if state == "Plan" and isinstance(doc, Mapping):
-            items, invalid = doc.get("items"), doc.get("invalid")
-            count = len(items) if isinstance(items, list) else 0
-            refused = len(invalid) if isinstance(invalid, list) else 0
+            count, refused = planned_counts(doc)
             return Step("*", "planned", f"{count} to reconcile, {refused} refused")
         if state == "Probe" and isinstance(doc, Mapping) and isinstance(doc.get("probe"), Mapping):
             probe = doc["probe"]

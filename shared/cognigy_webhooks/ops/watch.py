@@ -3,7 +3,10 @@ and the management API's ``POST /watches``, ``GET /watches/{id}`` and ``GET /hea
 
 - :func:`start_watch` starts one execution of the watch state machine (its input: ``at``, the time
   the rules judge at, for drills and tests that compress time; ``names``, only these endpoints);
-  :func:`describe_watch` reads where it stands and, once it ended, its summary.
+  :func:`describe_watch` reads where it stands and, once it ended, its summary: the execution's
+  output, bounded (past :data:`~cognigy_webhooks.watch.fanout.INLINE_RESULTS` endpoints it is
+  ``truncated``), completed from the whole summary the watch wrote to the config bucket
+  (``summaryRef``, under ``watch/`` only) when it can be read, the bounded one otherwise.
 - :func:`health` reads every record (the ``ByType`` index, a page at a time) and says each one's
   health as the watch last saw it (:class:`EndpointHealth`): ``state`` (``healthy``, ``unhealthy``
   or ``deactivated``), the URL Cognigy is told (``currentUrl``: a fallback after a failover), the last
@@ -23,11 +26,13 @@ from datetime import UTC, datetime
 from pydantic import AwareDatetime, Field, ValidationError
 
 from cognigy_webhooks.dal.executions import Executions
-from cognigy_webhooks.errors import InvalidInput, NotFound
+from cognigy_webhooks.dal.run_files import RunFiles
+from cognigy_webhooks.errors import InvalidInput, NotFound, StoreError
 from cognigy_webhooks.models import _Model
 from cognigy_webhooks.models.records import EndpointRecord
 from cognigy_webhooks.models.watch import HealthState
 from cognigy_webhooks.ops.access import StackAccess
+from cognigy_webhooks.watch.fanout import FOLDER
 from cognigy_webhooks.watch.run import WatchSummary, watchable
 
 __all__ = [
@@ -155,6 +160,8 @@ def describe_watch(access: StackAccess, watch: str) -> WatchView:
             summary = WatchSummary.model_validate(json.loads(status.output))
         except (ValueError, ValidationError):
             summary = None
+    if summary is not None and summary.truncated:
+        summary = _whole(access, summary)
     return WatchView(
         watch_id=status.name or status.execution_arn.rsplit(":", 1)[-1],
         execution_arn=status.execution_arn,
@@ -164,6 +171,21 @@ def describe_watch(access: StackAccess, watch: str) -> WatchView:
         error=status.error or None,
         summary=summary,
     )
+
+
+def _whole(access: StackAccess, summary: WatchSummary) -> WatchSummary:
+    """The whole summary a bounded one names (``summaryRef``: this stack's config bucket, under
+    ``watch/``); the bounded one when it names another place or cannot be read (expired, no access)."""
+    ref = summary.summary_ref or {}
+    bucket, key = ref.get("bucket"), ref.get("key")
+    store = access.desired_sets
+    if bucket != store.bucket or not isinstance(key, str) or not key.startswith(f"{FOLDER}/"):
+        return summary
+    try:
+        whole = RunFiles(store.client, store.bucket).get_json(key)
+        return WatchSummary.model_validate(whole).model_copy(update={"summary_ref": dict(ref)})
+    except (StoreError, ValidationError):
+        return summary
 
 
 def health_of(record: EndpointRecord) -> EndpointHealth:

@@ -32,6 +32,7 @@ listing pages alone.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -51,6 +52,7 @@ __all__ = [
     "Plan",
     "PlanItem",
     "check_endpoint",
+    "map_concurrency",
     "plan",
     "spec_to_state",
 ]
@@ -83,6 +85,17 @@ class Plan(_Model):
     source: str = "cli"
     prune: bool = False
     listing: str = "not needed"  # the one Cognigy listing: "complete", "not needed" or why it failed
+
+
+def map_concurrency(*, requests_per_minute: float, seconds_per_endpoint: float, most: int) -> int:
+    """How many endpoints one reconcile runs at once (the Distributed Map's MaxConcurrency): as many
+    as the shared Cognigy budget keeps busy and no more (more only makes throttles and children
+    sleeping in the limiter). An endpoint makes about one Cognigy call in ``seconds_per_endpoint``
+    (probe, register, the Lambda and Step Functions overheads: an assumption, a stack parameter), so
+    ``requests_per_minute / 60 * seconds_per_endpoint`` children keep the budget spent (Little's
+    law); at least 1, at most ``most`` (the MapConcurrency parameter)."""
+    wanted = math.ceil(requests_per_minute / 60.0 * seconds_per_endpoint)
+    return max(1, min(int(most), wanted))
 
 
 Inventory = Callable[[list[str]], Mapping[str, list[str]]]

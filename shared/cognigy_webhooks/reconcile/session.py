@@ -15,13 +15,16 @@ The plan task (its one listing) and the register task talk to Cognigy the same w
 
 :meth:`CognigySession.open` yields a :class:`Connection` (the client and the limiter) for one
 invocation; :meth:`CognigySession.with_rotated_key` runs work with the (possibly cached) key and,
-on a 401, once more with a fresh read when the key changed (:func:`with_rotated_key`). The session
-holds no secret itself: keys are read per invocation and never logged.
+on a 401, once more with a fresh read when the key changed (:func:`with_rotated_key`); a key refused
+is remembered (its fingerprint, for :data:`REFUSED_KEY_SECONDS`) so the process's next tasks fail
+without asking Cognigy again. The session holds no secret itself: keys are read per invocation and
+never logged.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -78,17 +81,68 @@ def limiter_bucket(api_key: str) -> str:
     return "cognigy:" + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:16]
 
 
-async def with_rotated_key(read_key: Callable[[bool], str], run: Callable[[str], Awaitable[T]]) -> T:
+#: How long a process remembers that Cognigy refused a key (401) for one scope (a reconcile
+#: execution): its next tasks of that scope fail at once, without asking Cognigy again, unless the
+#: key was rotated meanwhile. Another execution asks again.
+REFUSED_KEY_SECONDS = 300.0
+_MAX_REFUSALS = 256
+_refused: dict[tuple[str, str], float] = {}  # (scope, key fingerprint) -> when (monotonic); never the key
+
+
+def _fingerprint(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _refused_since(scope: str | None, key: str, now: float) -> float | None:
+    if scope is None:
+        return None
+    when = _refused.get((scope, _fingerprint(key)))
+    return when if when is not None and now - when < REFUSED_KEY_SECONDS else None
+
+
+def _remember_refused(scope: str | None, key: str, now: float) -> None:
+    if scope is None:
+        return
+    if len(_refused) >= _MAX_REFUSALS:
+        _refused.pop(next(iter(_refused)))
+    _refused[(scope, _fingerprint(key))] = now
+
+
+async def with_rotated_key(
+    read_key: Callable[[bool], str],
+    run: Callable[[str], Awaitable[T]],
+    *,
+    scope: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
     """Run with the (possibly cached) Cognigy API key; on a 401, re-read it once past the cache and run
-    again only when it changed (a rotation the cache had not seen). The same key refused is final."""
+    again only when it changed (a rotation the cache had not seen). The same key refused is final;
+    with a ``scope`` (the reconcile execution's id) it is remembered for :data:`REFUSED_KEY_SECONDS`:
+    while it is, a task of that scope with that key fails at once with :class:`CognigyAuthError`
+    and makes no request (a refused key stops a run of thousands of endpoints after about one 401
+    per concurrent task, not one per endpoint), unless a fresh read finds the key rotated."""
     key = read_key(False)
+    if _refused_since(scope, key, clock()) is not None:
+        fresh = read_key(True)
+        if fresh == key or _refused_since(scope, fresh, clock()) is not None:
+            raise CognigyAuthError(
+                "the Cognigy API key was refused (HTTP 401) by an earlier request of this process and "
+                "has not been rotated since: not asked again; put a valid key in the secret",
+                status_code=401,
+            )
+        key = fresh
     try:
         return await run(key)
     except CognigyAuthError:
         fresh = read_key(True)
         if fresh == key:
+            _remember_refused(scope, key, clock())
             raise
-        return await run(fresh)
+        try:
+            return await run(fresh)
+        except CognigyAuthError:
+            _remember_refused(scope, fresh, clock())
+            raise
 
 
 @dataclass(frozen=True)
@@ -166,12 +220,14 @@ class CognigySession:
         async with api:
             yield Connection(api=api, limiter=limiter)
 
-    async def with_rotated_key(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+    async def with_rotated_key(
+        self, work: Callable[[Connection], Awaitable[T]], *, scope: str | None = None
+    ) -> T:
         """``work`` on a connection opened with the API key; on a 401, once more with a fresh read
-        of the key when it changed (see :func:`with_rotated_key`)."""
+        of the key when it changed; a refusal remembered within ``scope`` (see :func:`with_rotated_key`)."""
 
         async def run(api_key: str) -> T:
             async with self.open(api_key) as connection:
                 return await work(connection)
 
-        return await with_rotated_key(lambda force: self.api_key(force=force), run)
+        return await with_rotated_key(lambda force: self.api_key(force=force), run, scope=scope)

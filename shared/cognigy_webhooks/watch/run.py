@@ -1,7 +1,10 @@
 """The watch state machine's steps, wired: which records to watch, one endpoint's judgement, the summary.
 
-The watch (``statemachine/watch.asl.json``) runs :func:`list_targets` once, then for every target the
-probe function (the reconcile's own probe step) and :func:`judge`, then :func:`summarize`.
+The watch (``statemachine/watch.asl.json``) lists its targets once
+(:func:`cognigy_webhooks.watch.fanout.list_targets`: the records :func:`watchable` names, each as
+:func:`probe_view` has it), then runs for every target, in a child execution of its Distributed Map,
+the probe function (the reconcile's own probe step) and :func:`judge`, then counts the judgements
+(:func:`summarize`, read back from the map's result files by :mod:`cognigy_webhooks.watch.fanout`).
 
 :func:`judge` is one watch of one endpoint: read its record, apply the rules
 (:func:`cognigy_webhooks.watch.decide`) to the probe's report at the watch's time ``at``, and then
@@ -23,8 +26,10 @@ probe function (the reconcile's own probe step) and :func:`judge`, then :func:`s
    retry (:class:`~cognigy_webhooks.errors.RecordConflict`) and decide again on what is there now.
 
 A retry of a judgement already written changes nothing (the rules refuse a watch time at or before
-the state's ``lastWatchAt``). Nothing here holds a secret: the spec is the record's public view, its
-secrets resolved only into what Cognigy is told, never into a result, an event or a record.
+the state's ``lastWatchAt``); so does a second run of the same child (an EXPRESS child runs at least
+once): the same decision from the same record, the same events with the same ``eventId``, one write.
+Nothing here holds a secret: the spec is the record's public view, its secrets resolved only into
+what Cognigy is told, never into a result, an event or a record.
 """
 
 from __future__ import annotations
@@ -63,7 +68,6 @@ __all__ = [
     "WatchStore",
     "WatchSummary",
     "judge",
-    "list_targets",
     "parse_model",
     "probe_view",
     "summarize",
@@ -100,6 +104,8 @@ class ListRequest(_Model):
     names: list[str] | None = Field(default=None, max_length=1000)
     started_at: AwareDatetime | None = None  # $$.Execution.StartTime
     execution_id: str | None = None
+    execution_name: str | None = Field(default=None, max_length=80)  # $$.Execution.Name
+    tolerated_failure_percentage: float | None = Field(default=None, ge=0, le=100)  # the template's
 
 
 class JudgeRequest(_Model):
@@ -132,7 +138,9 @@ class JudgeResult(_Model):
 
 
 class WatchSummary(_Model):
-    """One watch execution's summary (``cogwh watch-now`` prints it)."""
+    """One watch execution's summary (``cogwh watch-now`` prints it). As the execution's output it is
+    bounded (:func:`cognigy_webhooks.watch.fanout.bounded`): ``truncated`` when ``results`` holds only
+    the endpoints worth a look, the whole summary at ``summaryRef`` ({bucket, key})."""
 
     at: datetime
     watched: int = 0
@@ -147,6 +155,8 @@ class WatchSummary(_Model):
     writes: int = 0
     min_cert_days_left: int | None = None
     results: list[JudgeResult] = Field(default_factory=list)
+    truncated: bool = False
+    summary_ref: dict[str, str] | None = None
 
 
 # --- dependencies -------------------------------------------------------------------------------------
@@ -210,20 +220,6 @@ PROBE_FIELDS = ("name", "url", "fallbackUrls", "timeoutMs")
 def probe_view(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a stored spec the probe step needs (its URLs and timeout), nothing else."""
     return {key: spec[key] for key in PROBE_FIELDS if spec.get(key) not in (None, [])}
-
-
-def list_targets(request: ListRequest, store: WatchStore) -> dict[str, Any]:
-    """The watch's targets (name and public spec each, in name order) and the ``at`` it judges at."""
-    at = request.at or request.started_at
-    if at is None:
-        raise InvalidInput([{"field": "at", "message": "is required (or the execution's start time)"}])
-    wanted = set(request.names) if request.names is not None else None
-    items = [
-        {"name": record.name, "endpoint": probe_view(record.spec)}
-        for record in store.iter_records()
-        if watchable(record) and (wanted is None or record.name in wanted)
-    ]
-    return {"at": at.isoformat(), "executionId": request.execution_id, "items": items}
 
 
 # --- judge --------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from cognigy_webhooks.reconcile import RegisterResult
 from cogwh.demo import DEMO_PROJECT_ID
 from cogwh.sim_endpoints import EndpointStore
 from tests.integration.reconcile.harness import Harness
+from tests.integration.reconcile.test_sample_events import planned_items
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"
 
@@ -27,10 +28,11 @@ def test_plan_sample_spreads_the_cognigy_block_and_lists_the_project_once(h: Har
     output = h.stack.invoke("PlanFunction", event)
     assert output["invalid"] == []
     assert output["listing"] == "complete"
-    endpoints = {item["endpoint"]["name"]: item for item in output["items"]}
+    items = planned_items(h, output)
+    endpoints = {item["endpoint"]["name"]: item for item in items}
     assert endpoints["bot-outputs"]["endpoint"]["cognigy"] == {"projectId": DEMO_PROJECT_ID, "localeId": ""}
     assert endpoints["handover-webhook"]["endpoint"]["cognigy"]["flowId"].startswith("3f2b7c1e")
-    assert all(item["cognigy"]["listed"] and item["cognigy"]["ids"] == [] for item in output["items"])
+    assert all(item["cognigy"]["listed"] and item["cognigy"]["ids"] == [] for item in items)
     assert [(r["method"], r["path"]) for r in h.sim.requests] == [("GET", "/new/v2.0/endpoints")]
 
 

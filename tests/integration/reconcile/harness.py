@@ -165,7 +165,7 @@ class Harness:
             desired["cognigy"] = cognigy
         run = ops.apply(self.stack, desired, prune=prune, source=source, wait=self.stack.wait_execution)
         self.in_flight.wait_idle()  # the execution ended; its last tasks may still be running
-        return Applied(run, self.stack.execution_history(run.execution_arn))
+        return Applied(run, self.stack.execution_history(run.execution_arn, children=True))
 
     def record(self, name: str) -> EndpointRecord | None:
         return self.store.get_record(name)

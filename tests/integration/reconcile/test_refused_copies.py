@@ -41,9 +41,9 @@ def _break(root: Path, file: str, old: str, new: str) -> None:
     [
         pytest.param(
             ASL,
-            '"MaxConcurrency": ${MapConcurrency}',
-            '"MaxConcurrency": ${MapConcurency}',
-            r"ReconcileStateMachine .*unresolved placeholder\(s\) \$\{MapConcurency\}",
+            '"ToleratedFailurePercentage": ${ToleratedFailurePercentage}',
+            '"ToleratedFailurePercentage": ${ToleratedFailurePercentag}',
+            r"ReconcileStateMachine .*unresolved placeholder\(s\) \$\{ToleratedFailurePercentag\}",
             id="asl-placeholder-without-substitution",
         ),
         pytest.param(
@@ -101,4 +101,4 @@ def test_the_unbroken_copy_starts(tmp_path: Path, world: LocalWorld) -> None:
     root = _copy(tmp_path)
     with LocalStack(root, parameters=stack_parameters(world)) as stack:
         arn = stack.outputs["ReconcileStateMachineArn"]
-        assert arn.endswith(":stateMachine:cogwh-local-ReconcileStateMachine")
+        assert arn.endswith(":stateMachine:cogwh-local-reconcile")  # its Name: <stack>-reconcile

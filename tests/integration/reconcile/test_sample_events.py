@@ -28,6 +28,17 @@ def sample(name: str) -> dict[str, Any]:
 # --- plan ------------------------------------------------------------------------------------------
 
 
+def planned_items(h: Harness, output: dict[str, Any]) -> list[dict[str, Any]]:
+    """The items the plan wrote to the config bucket (its output carries itemsRef in their place)."""
+    ref = output["itemsRef"]
+    assert "items" not in output
+    body = h.stack.client("s3").get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"].read()
+    items = json.loads(body)
+    assert ref["count"] == len(items)
+    assert ref["concurrency"] >= 1
+    return list(items)
+
+
 def test_plan_sample_plans_every_desired_endpoint_and_prunes_what_is_no_longer_desired(h: Harness) -> None:
     # Given an endpoint recorded by an earlier reconcile that the sample's desired set no longer has
     h.apply([h.endpoint("old-survey-webhook")])
@@ -37,7 +48,8 @@ def test_plan_sample_plans_every_desired_endpoint_and_prunes_what_is_no_longer_d
     output = h.stack.invoke("PlanFunction", event)
 
     # Then both desired endpoints are applied, the old one deleted, nothing invalid
-    actions = [(item["action"], item["endpoint"]["name"]) for item in output["items"]]
+    items = planned_items(h, output)
+    actions = [(item["action"], item["endpoint"]["name"]) for item in items]
     assert actions == [
         ("apply", "orders-bot-webhook"),
         ("apply", "handover-webhook"),
@@ -46,7 +58,7 @@ def test_plan_sample_plans_every_desired_endpoint_and_prunes_what_is_no_longer_d
     assert output["invalid"] == []
     assert output["executionId"] == event["executionId"]
     assert (output["source"], output["prune"]) == ("cli", True)
-    handover = output["items"][1]["endpoint"]
+    handover = items[1]["endpoint"]
     assert handover["signatureSecretArn"].startswith("arn:aws:secretsmanager:")  # an ARN, never the secret
 
 
@@ -61,7 +73,7 @@ def test_plan_sample_reads_the_same_from_the_config_bucket(h: Harness) -> None:
 
     output = h.stack.invoke("PlanFunction", by_reference)
 
-    assert [item["endpoint"]["name"] for item in output["items"]] == [
+    assert [item["endpoint"]["name"] for item in planned_items(h, output)] == [
         "orders-bot-webhook",
         "handover-webhook",
     ]
@@ -108,14 +120,33 @@ def test_register_samples_create_record_fail_and_delete_the_endpoint(h: Harness)
 
 
 def test_summarize_sample_counts_every_outcome(h: Harness) -> None:
+    # Given what the map run's ResultWriter and the plan wrote (events/summarize_results.json), in
+    # the stack's config bucket where the sample names them
     event = sample("summarize.json")
+    written = sample("summarize_results.json")
+    s3, bucket = h.stack.client("s3"), h.stack.outputs["ConfigBucketName"]
+    event["resultWriterDetails"]["Bucket"] = event["itemsRef"]["bucket"] = bucket
+    manifest_key = event["resultWriterDetails"]["Key"]
+    succeeded_key = manifest_key.replace("manifest.json", "SUCCEEDED_0.json")
+    s3.put_object(Bucket=bucket, Key=succeeded_key, Body=json.dumps(written["succeeded"]).encode())
+    manifest = {"ResultFiles": {"SUCCEEDED": [{"Key": succeeded_key}], "FAILED": [], "PENDING": []}}
+    s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest).encode())
+    s3.put_object(
+        Bucket=bucket, Key=event["itemsRef"]["invalidKey"], Body=json.dumps(written["invalid"]).encode()
+    )
 
+    # When the summarize task gets the sample
     output = h.stack.invoke("SummarizeFunction", event)
 
     assert output["counts"] == {"created": 1, "updated": 0, "unchanged": 1, "deleted": 1, "failed": 2}
     assert output["created"] == ["orders-bot-webhook"]
     assert [f["name"] for f in output["failed"]] == ["legacy-crm", "#4"]
     assert output["executionId"] == event["executionId"]
+    # and the whole summary is beside the results
+    ref = output["summaryRef"]
+    whole = json.loads(s3.get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"].read())
+    assert whole["counts"] == output["counts"]
+    assert len(whole["results"]) == 5
 
 
 # --- deploy trigger ------------------------------------------------------------------------------------

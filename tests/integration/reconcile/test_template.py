@@ -78,7 +78,12 @@ def test_every_placeholder_has_a_substitution_and_every_substitution_is_used() -
 
 
 def test_the_local_stack_runs_the_template_with_every_substitution_resolved(world: LocalWorld) -> None:
-    parameters = {**stack_parameters(world), "MapConcurrency": "7", "ThrottleRounds": "2"}
+    parameters = {
+        **stack_parameters(world),
+        "MapConcurrency": "7",
+        "ThrottleRounds": "2",
+        "ReconcileToleratedFailurePercentage": "15",
+    }
     with LocalStack(ROOT, parameters=parameters, time_factor=0.0) as stack:
         sfn = stack.client("stepfunctions")
         described = sfn.describe_state_machine(stateMachineArn=stack.outputs["ReconcileStateMachineArn"])
@@ -86,7 +91,15 @@ def test_the_local_stack_runs_the_template_with_every_substitution_resolved(worl
         assert "${" not in text
         definition = json.loads(text)
         states = definition["States"]
-        assert states["ApplyEach"]["MaxConcurrency"] == 7
+        assert states["ApplyEach"]["MaxConcurrencyPath"] == "$.itemsRef.concurrency"  # the plan's
+        assert states["ApplyEach"]["ToleratedFailurePercentage"] == 15
+        assert stack.environment("PlanFunction")["MAP_CONCURRENCY"] == "7"  # the most the plan runs
+        # what the runs leave in the config bucket expires (the template's lifecycle rules, applied)
+        rules = stack.client("s3").get_bucket_lifecycle_configuration(
+            Bucket=stack.outputs["ConfigBucketName"]
+        )
+        expiring = {r["Filter"]["Prefix"]: r["Expiration"]["Days"] for r in rules["Rules"]}
+        assert expiring == {"watch/": 14, "reconcile/": 90}
         inner = states["ApplyEach"]["ItemProcessor"]["States"]
         [too_many] = inner["TooManyThrottles"]["Choices"]
         assert too_many["NumericGreaterThan"] == 2

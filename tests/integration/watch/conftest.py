@@ -1,7 +1,8 @@
 """Fixtures for the watch through the local stack: the real template and both ASL files on moto, the
 endpoints dialect against the simulator, targets that can go down and come back on the same port,
 the operations bus captured (a rule to an SQS queue), and watches run at chosen times (``at``: time
-compressed, with no clock of the test's own moved)."""
+compressed, with no clock of the test's own moved), each one's whole summary read as ``GET
+/watches/{id}`` reads it, and every object the watches wrote to the config bucket."""
 
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ class Watches:
     queue_url: str
     at: datetime = T0
     runs: list[dict[str, Any]] = field(default_factory=list)
+    arns: list[str] = field(default_factory=list)
     _events: list[dict[str, Any]] = field(default_factory=list)
 
     def run(
@@ -79,9 +81,24 @@ class Watches:
         ended = self.h.stack.wait_execution(started.execution_arn)
         self.h.in_flight.wait_idle()
         assert ended["status"] == "SUCCEEDED", ended
-        summary: dict[str, Any] = json.loads(ended["output"])
+        view = library_ops.describe_watch(access, started.execution_arn)  # the whole summary
+        assert view.summary is not None
+        summary: dict[str, Any] = view.summary.model_dump(mode="json", by_alias=True, exclude_none=True)
         self.runs.append(summary)
+        self.arns.append(started.execution_arn)
         return summary
+
+    def objects(self) -> dict[str, Any]:
+        """Every object the watches wrote to the config bucket (targets, result files, summaries),
+        by key, as JSON."""
+        s3 = self.h.stack.client("s3")
+        bucket = self.h.stack.outputs["ConfigBucketName"]
+        keys = [
+            item["Key"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="watch/")
+            for item in page.get("Contents", [])
+        ]
+        return {key: json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) for key in keys}
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
         """Every operational event so far (oldest first), or those of one endpoint."""

@@ -1,7 +1,8 @@
 """The watch's other rules end to end, through the local stack (issue 12 items 2 and 4): failover to a
 healthy fallback and back, one ``Certificate Expiring`` per certificate and threshold, 410 Gone
 deactivating at once, a host that now resolves to a blocked address, an endpoint deleted outside the
-product (``Drift Detected``), and no secret anywhere the watch writes."""
+product (``Drift Detected``), and no secret anywhere the watch writes (records, audit, bus events,
+its history, its summaries, the targets and result files it keeps in the config bucket)."""
 
 from __future__ import annotations
 
@@ -211,6 +212,10 @@ def test_a_deactivation_keeps_the_basic_auth_password_in_cognigy_and_shows_it_no
         stateMachineArn=h.stack.outputs["WatchStateMachineArn"]
     )["executions"][0]["executionArn"]
     seen += json.dumps(h.stack.execution_history(arn), default=str)
+    written = watches.objects()  # the targets, the map's result files, the summaries
+    assert any(key.endswith("/targets.json") for key in written)
+    assert any("/results/" in key for key in written)
+    seen += json.dumps(written)
     assert password not in seen
     assert h.world.api_key not in seen
     assert endpoint["URLToken"] not in seen
