@@ -10,6 +10,9 @@
   and backs up only the items it names (moto deep-copied whole tables: quadratic in a big run);
   ``LambdaBackend.send_dynamodb_items`` hands the records to the stack's stream workers and returns
   (moto invoked the consumer inside the writer's call): delivery happens after the write.
+- Secrets Manager's backend calls run one at a time, and its store finds a secret by name (or a full
+  ARN's name) before scanning them all: moto scanned every secret per lookup, and a lookup racing a
+  create raised "dictionary changed size during iteration".
 - The sleeps of the retrier (``retrier_decl.time.sleep``) and of Wait states
   (``WaitFunction._wait_interval``) are scaled by the stack's time factor.
 - ``ExecutionWorker._execution_logic`` reports when an execution ends, so waiting needs no polling.
@@ -99,6 +102,7 @@ class MotoPatches:
         from moto.dynamodb.models import DynamoDBBackend
         from moto.dynamodb.models.table import StreamShard
         from moto.events.models import Rule
+        from moto.secretsmanager.models import SecretsManagerBackend, SecretsStore
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
         from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
             distributed_item_processor_worker as dmap_worker,
@@ -128,6 +132,11 @@ class MotoPatches:
                 LambdaBackend, "send_dynamodb_items", lambda original: _queued_stream_batch(hooks, original)
             )
             self._swap(DynamoDBBackend, "update_item", _single_insert_update)
+            for name in _SECRETS_CALLS:
+                if name in vars(SecretsManagerBackend):
+                    self._swap(SecretsManagerBackend, name, _serialised_secrets)
+            for name in ("get", "__getitem__", "__contains__"):
+                self._swap(SecretsStore, name, _named_first)
             self._swap(DynamoDBBackend, "transact_write_items", _item_rollback)
             self._swap(DynamoDBBackend, "transact_write_items", _committed_stream_records)
             for write in (
@@ -296,6 +305,63 @@ def _serialised_write(original: Any) -> Any:
             return original(backend, *args, **kwargs)
 
     return write
+
+
+#: The Secrets Manager backend's calls, serialised: moto's secret store finds a secret by scanning
+#: every secret (a name or an ARN), so a lookup racing a create fails with "dictionary changed size
+#: during iteration" (60 of 3,000 registers, each storing its URLToken, did).
+_SECRETS_CALLS: tuple[str, ...] = (
+    "cancel_rotate_secret",
+    "get_secret_value",
+    "batch_get_secret_value",
+    "update_secret",
+    "create_secret",
+    "create_managed_secret",
+    "put_secret_value",
+    "describe_secret",
+    "rotate_secret",
+    "list_secret_version_ids",
+    "list_secrets",
+    "delete_secret",
+    "restore_secret",
+    "update_secret_version_stage",
+    "put_resource_policy",
+    "get_resource_policy",
+    "delete_resource_policy",
+    "replicate_secret_to_regions",
+    "remove_regions_from_replication",
+    "tag_resource",
+    "untag_resource",
+)
+_SECRETS_LOCK = threading.RLock()
+
+
+def _serialised_secrets(original: Any) -> Any:
+    def call(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        with _SECRETS_LOCK:
+            return original(backend, *args, **kwargs)
+
+    return call
+
+
+def _named_first(original: Any) -> Any:
+    """``SecretsStore``'s lookups try the secret's name (the store's own key) and, for a full ARN,
+    the name it ends with before scanning every secret as moto does (a scan per lookup made a run
+    of 3,000 endpoints quadratic)."""
+
+    contains = original.__name__ == "__contains__"
+
+    def lookup(store: Any, key: Any, *args: Any) -> Any:
+        if isinstance(key, str):
+            found = dict.get(store, key)
+            if found is None and ":secret:" in key:
+                candidate = dict.get(store, key.split(":secret:", 1)[1][:-7])  # <name>-XXXXXX
+                found = candidate if candidate is not None and candidate.arn == key else None
+            if found is not None:
+                return True if contains else found
+        return original(store, key, *args)
+
+    return lookup
 
 
 class _TablesKept:
