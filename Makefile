@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: setup demo test lint format bench build deploy clean
+.PHONY: setup demo test lint format bench capacity build deploy clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,17 @@ format: $(VENV)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(VENV)/.installed ## every benchmark under bench/ (not part of make test)
-	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+# Each benchmark's arguments in `make bench` (override one: make bench BENCH_ARGS_reconcile="--n 300").
+BENCHES := $(basename $(notdir $(wildcard bench/*.py)))
+# reconcile: the cost run at 3,000 endpoints; its paced run (real waits) is bench/reconcile.py's default (100)
+BENCH_ARGS_reconcile ?= --n 3000 --no-paced
+
+bench: $(VENV)/.installed ## every benchmark under bench/ (not part of make test); saves each one's last JSON line in bench/results/, then make capacity
+	@set -e; $(foreach b,$(BENCHES),echo "== bench/$(b).py $(BENCH_ARGS_$(b))"; $(PY) bench/support/record.py bench/$(b).py $(BENCH_ARGS_$(b));)
+	$(PY) docs/capacity/model.py
+
+capacity: $(VENV)/.installed ## rewrite docs/CAPACITY.md's tables from bench/results/*.json and docs/capacity/*.json
+	$(PY) docs/capacity/model.py
 
 build: ## sam build (needs the SAM CLI)
 	sam build

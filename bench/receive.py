@@ -14,16 +14,31 @@ function's own module stays source; third-party packages keep the .pyc files pip
 measured again with nothing compiled (what SAM's plain python builder would ship). boto3 clients are
 made on the first delivery, which is reported too (``first_delivery_ms``).
 
-    .venv/bin/python bench/receive.py [--deliveries 300] [--imports 15] [--library DIR]
+Requests: after the timed deliveries, more of them (their own, untimed) are counted at the receiver's
+own boto3 clients (bench/support/receive_requests.py): the AWS requests one accepted delivery makes
+and the units AWS bills for them, each dialect apart (``endpoints``: a Cognigy.AI Flow output under
+Basic auth, the default; ``tutorial``: the signed body above), with the caches warm, and again with
+both caches (the endpoint record, the secret) emptied before each delivery, as for the first
+delivery an instance sees of an endpoint. The bytes the function logs per delivery (its JSON log
+lines and the EMF metrics line) are counted too. These are the capacity model's per-delivery inputs
+(docs/CAPACITY.md); the top-level ones are the default dialect's.
+
+    .venv/bin/python bench/receive.py [--deliveries 300] [--imports 15] [--counted 40] [--library DIR]
 
 Last line: one JSON object with per_delivery_ms, floor_ms, ratio, cold_import_ms, boto3_import_ms,
-import_ratio (and a few extra figures).
+import_ratio (and a few extra figures), then the per-delivery AWS figures:
+dynamodb_writes_per_delivery, dynamodb_write_units_per_delivery, dynamodb_reads_per_delivery,
+dynamodb_read_units_per_delivery, eventbridge_puts_per_delivery, eventbridge_events_per_delivery,
+secrets_calls_per_delivery (caches warm), the same on a cache miss (``cache_miss``), claim_item_bytes,
+log_bytes_per_delivery, handler_ms (the warm per-delivery time above), lambda_memory_mb, the cache
+lifetimes (record_cache_seconds, secret_cache_seconds) and ``by_dialect``.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import hashlib
 import hmac
 import io
@@ -37,14 +52,19 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
+from random import Random
 from typing import Any
 
 from support.receive_cpu import quiet_stdout
+from support.receive_deliveries import USERNAME, Deliveries, Target
+from support.receive_requests import RequestCounter
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-signing-secret-0123456789abcdefghij"
+BASIC_PASSWORD = "bench-basic-password-0123456789abcdefghij"
 PARAMETERS = {"CognigyApiKeySecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench-key"}
 RECEIVE_ENV = {
     "ENDPOINTS_TABLE": "bench-EndpointsTable",
@@ -55,6 +75,32 @@ RECEIVE_ENV = {
     "POWERTOOLS_SERVICE_NAME": "cognigy-webhooks",
     "POWERTOOLS_METRICS_NAMESPACE": "CognigyWebhooks",
 }
+
+
+#: The per-delivery AWS figures of the last line (the endpoints dialect's, caches warm), for the
+#: capacity model (docs/capacity/model.py), then what else the counting gives.
+PER_DELIVERY = (
+    "dynamodb_writes_per_delivery",
+    "dynamodb_transactional_writes_per_delivery",
+    "dynamodb_write_units_per_delivery",
+    "dynamodb_reads_per_delivery",
+    "dynamodb_read_units_per_delivery",
+    "eventbridge_puts_per_delivery",
+    "eventbridge_events_per_delivery",
+    "secrets_calls_per_delivery",
+    "s3_requests_per_delivery",
+    "log_bytes_per_delivery",
+)
+REQUEST_EXTRAS = (
+    "cache_miss",
+    "claim_item_bytes",
+    "lambda_memory_mb",
+    "record_cache_seconds",
+    "secret_cache_seconds",
+    "counted_deliveries",
+    "body_bytes",
+    "by_dialect",
+)
 
 
 def body_of(i: int) -> bytes:
@@ -133,7 +179,25 @@ def cold_imports(runs: int, library: Path, *, precompile: bool) -> dict[str, Any
 # --- warm deliveries ----------------------------------------------------------------------------
 
 
-def warm(deliveries: int) -> dict[str, float]:
+@contextlib.contextmanager
+def logged_bytes() -> Iterator[list[int]]:
+    """fd 1 (where the function's logger writes) into a temporary file for the block; the list
+    given holds, once the block is over, how many bytes were written to it."""
+    sys.stdout.flush()
+    total: list[int] = []
+    with tempfile.TemporaryFile() as sink:
+        saved = os.dup(1)
+        os.dup2(sink.fileno(), 1)
+        try:
+            yield total
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+            total.append(os.fstat(sink.fileno()).st_size)
+
+
+def warm(deliveries: int, counted: int) -> dict[str, Any]:
     from cognigy_webhooks.dal.deliveries import STATE_PUBLISHED, delivery_id_for
     from cognigy_webhooks.dal.schema import to_item
     from cognigy_webhooks.dal.secretsmanager import put_secret
@@ -151,11 +215,22 @@ def warm(deliveries: int) -> dict[str, float]:
             signatureHeader="X-Cognigy-Signature",
             signatureSecretArn=arn,
         )
-        record = EndpointRecord(name="orders", spec=spec.public_view(), status="registered")
-        stack.client("dynamodb").put_item(
-            TableName=stack.outputs["EndpointsTableName"],
-            Item=to_item(record.model_dump(mode="json", by_alias=True)),
+        password_arn = put_secret(
+            stack.client("secretsmanager"), "cognigy-webhooks/bench/orders-basic/password", BASIC_PASSWORD
         )
+        basic = WebhookEndpoint.model_validate(
+            {
+                "name": "orders-basic",
+                "url": "https://orders.example.com/basic",
+                "basicAuth": {"username": USERNAME, "passwordArn": password_arn},
+            }
+        )
+        for name, endpoint in (("orders", spec), ("orders-basic", basic)):
+            record = EndpointRecord(name=name, spec=endpoint.public_view(), status="registered")
+            stack.client("dynamodb").put_item(
+                TableName=stack.outputs["EndpointsTableName"],
+                Item=to_item(record.model_dump(mode="json", by_alias=True)),
+            )
         fn = stack.functions["ReceiveFunction"]
         module = sys.modules[fn.module_name]
         handler = module.lambda_handler
@@ -277,7 +352,9 @@ def warm(deliveries: int) -> dict[str, float]:
             if i >= warmup:
                 handler_ms.append((t1 - t0) * 1000)
                 floor_ms.append((t2 - t1) * 1000)
+        requests = count_requests(stack, fn, handler, receiver, event_for, counted)
         return {
+            **requests,
             "per_delivery_ms": statistics.median(handler_ms),
             "floor_ms": statistics.median(floor_ms),
             "per_delivery_p90_ms": statistics.quantiles(handler_ms, n=10)[-1],
@@ -286,10 +363,82 @@ def warm(deliveries: int) -> dict[str, float]:
         }
 
 
+def count_requests(
+    stack: Any, fn: Any, handler: Any, receiver: Any, signed_event: Any, deliveries: int
+) -> dict[str, Any]:
+    """The AWS requests per accepted delivery, each dialect on ``deliveries`` deliveries of its own
+    (none timed), caches warm then emptied before each one; and the bytes logged per delivery."""
+    from cogwh.localstack.handlers import make_context
+
+    counter = RequestCounter(stack.client("dynamodb"))
+    clients = receiver.ledger._clients
+    for service in ("dynamodb", "events", "secretsmanager", "s3"):
+        counter.watch(clients.get(service))
+    make = Deliveries(
+        [Target("orders-basic", "endpoints", password=BASIC_PASSWORD)], "count", Random(7), 1024
+    )
+
+    def basic_event(i: int) -> dict[str, Any]:
+        delivery = make.fresh(0)
+        event = signed_event(delivery.body)
+        event.update(
+            path="/deliveries/orders-basic", pathParameters={"name": "orders-basic"}, headers=delivery.headers
+        )
+        return event
+
+    events = {"endpoints": basic_event, "tutorial": lambda i: signed_event(body_of(20_000_000 + i))}
+    sink = io.StringIO()
+    by_dialect: dict[str, dict[str, Any]] = {}
+    for dialect, event_of in events.items():
+        figures: dict[str, Any] = {}
+        for cache in ("warm", "cache_miss"):
+            handler(event_of(-1), make_context(fn))  # this dialect's caches filled
+            counter.reset()
+            with logged_bytes() as logged, redirect_stdout(sink):
+                for i in range(deliveries):
+                    if cache == "cache_miss":
+                        receiver.directory.clear()
+                        receiver.secrets.clear()
+                    result = handler(event_of(i), make_context(fn))
+                    if result["statusCode"] != 202:
+                        raise SystemExit(f"counted {dialect} delivery {i} was not accepted: {result}")
+            counted = counter.figures(deliveries)
+            if cache == "warm":
+                figures.update(counted)
+                figures["claim_item_bytes"] = counter.largest_item_written
+                emitted = len(sink.getvalue().encode())
+                figures["log_bytes"] = round((logged[0] + emitted) / deliveries, 1)
+            else:
+                figures["cache_miss"] = counted
+            sink.seek(0)
+            sink.truncate()
+        by_dialect[dialect] = figures
+    default = by_dialect["endpoints"]  # CognigyApi's default dialect
+    settings = receiver.settings
+    per_delivery = {k: v for k, v in default.items() if k not in ("cache_miss", "claim_item_bytes")}
+    return {
+        **{f"{k}_per_delivery": v for k, v in per_delivery.items()},
+        "cache_miss": {f"{k}_per_delivery": v for k, v in default["cache_miss"].items()},
+        "claim_item_bytes": default["claim_item_bytes"],
+        "lambda_memory_mb": fn.memory_mb,
+        "record_cache_seconds": settings.record_cache_seconds,
+        "secret_cache_seconds": settings.secret_max_age,
+        "counted_deliveries": deliveries,
+        "body_bytes": 1024,
+        "by_dialect": by_dialect,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--deliveries", type=int, default=300, help="warm deliveries measured (default 300)")
     parser.add_argument("--imports", type=int, default=15, help="fresh interpreters per import (default 15)")
+    parser.add_argument(
+        "--counted",
+        type=int,
+        default=40,
+        help="deliveries whose AWS requests are counted, per dialect and cache",
+    )
     parser.add_argument(
         "--library",
         type=Path,
@@ -299,10 +448,10 @@ def main() -> int:
     args = parser.parse_args()
 
     with quiet_stdout():
-        warm_figures = warm(args.deliveries)
+        warm_figures = warm(args.deliveries, args.counted)
     shipped = cold_imports(args.imports, args.library, precompile=True)
     sources = cold_imports(args.imports, args.library, precompile=False)
-    figures: dict[str, float] = {
+    figures: dict[str, Any] = {
         **warm_figures,
         "ratio": warm_figures["per_delivery_ms"] / warm_figures["floor_ms"],
         "cold_import_ms": shipped["cold_import_ms"],
@@ -353,7 +502,25 @@ def main() -> int:
         "per_delivery_p90_ms",
         "floor_p90_ms",
     ]
-    print(json.dumps({k: round(figures[k], 3) for k in order}))
+    m = figures["cache_miss"]
+    show(
+        "AWS requests per delivery",
+        f"{f['dynamodb_writes_per_delivery']:g} DynamoDB writes "
+        f"({f['dynamodb_write_units_per_delivery']:g} write units; claim item {f['claim_item_bytes']} B), "
+        f"{f['dynamodb_reads_per_delivery']:g} reads, {f['eventbridge_puts_per_delivery']:g} PutEvents, "
+        f"{f['secrets_calls_per_delivery']:g} Secrets Manager calls",
+    )
+    show("", f"(caches warm; {args.counted} Basic-auth deliveries counted)")
+    show(
+        "  on a cache miss",
+        f"{m['dynamodb_reads_per_delivery']:g} DynamoDB reads "
+        f"({m['dynamodb_read_units_per_delivery']:g} units), {m['secrets_calls_per_delivery']:g} "
+        "Secrets Manager calls (the record and the secret fetched again)",
+    )
+    show("logged per delivery", f"{f['log_bytes_per_delivery']:g} bytes (JSON log lines + the EMF line)")
+    rounded = {k: round(figures[k], 3) for k in order}
+    requests = {k: figures[k] for k in (*PER_DELIVERY, *REQUEST_EXTRAS)}
+    print(json.dumps({**rounded, **requests, "handler_ms": rounded["per_delivery_ms"]}))
     return 0
 
 

@@ -1,6 +1,6 @@
 """The watch's cost per endpoint, through the local stack (template.yaml + statemachine/watch.asl.json on
-moto, the endpoints dialect against the Cognigy simulator over TLS), next to its probe floor measured
-in the same run (issue 12's figures).
+moto: its Distributed Map of EXPRESS children, the endpoints dialect against the Cognigy simulator
+over TLS), next to its probe floor measured in the same run (issues 12 and 13's figures).
 
 Starts ``--servers`` TLS 1.3 target servers on 127.0.0.1 in a child process (so that they do not share
 this interpreter's lock with the stack; each answers ``200`` on any path), applies ``--n`` endpoints
@@ -18,8 +18,24 @@ default is one watch, or WatchUnhealthyAfter watches with ``--down`` so that the
   nothing); refused writes (a failed condition) count too and are shown apart;
   ``reads_per_endpoint``: read requests / n (GetItem, Query and Scan pages; BatchGetItem and
   TransactGetItems count their keys);
-* ``transitions_per_endpoint``: ``StateEntered`` events in the execution's history / n;
-* ``lambda_invocations_per_endpoint``: invocations the stack dispatched / n (and their time by function).
+* ``transitions_per_endpoint``: the states entered / n, the parent's (``StateEntered`` events in its
+  history: ``parent_history_events`` is that history's length, the same whatever n) and its EXPRESS
+  children's, which no history keeps: counted from the child ASL (bench/support/watch_meters.py:
+  each Task state once per invocation of its function, JudgeFailed once per judgement it made);
+  ``children_per_endpoint``: the map run's children (its ResultWriter's entries) / n;
+* ``lambda_invocations_per_endpoint``: invocations the stack dispatched / n (``lambda_invocations_by_
+  function``: ``probe`` and ``watch`` apart); ``lambda_ms_per_invocation``: each function's mean
+  thread CPU per invocation, measured around its in-process handler and inclusive of the in-process
+  moto answering its AWS requests (standing in for their round trips; the network waits are not in
+  it): ``probe``, ``watch``, and the watch function by step (``watch_list``, ``watch_judge``,
+  ``watch_summarize``); ``lambda_wall_ms_per_invocation`` the same in wall time, which the one
+  interpreter every handler and moto share inflates;
+* ``s3_requests_per_watch``: the S3 requests of the watch, ``{"get", "put", "list"}`` as S3 prices them
+  (the targets written, the ItemReader's read, the ResultWriter's files and manifest, summarize's
+  reads and its summary), counted at moto's request stubber, where every in-process client's
+  requests arrive;
+* ``express_child_seconds_per_endpoint``: the mean wall seconds of one child, StartDate to StopDate in
+  the ResultWriter's files (locally the children share this interpreter: a ceiling, not AWS's figure).
 
 The floor: the same n endpoints probed by the library's :func:`~cognigy_webhooks.net.probe.
 probe_endpoint` with the probe function's own policy (its module's ``POLICY``), at the watch's
@@ -31,8 +47,9 @@ floor_seconds.
 Figures in the last line are the LAST watch's (with ``--down``, the one carrying the transitions:
 the cost of a bad watch; ``audit_writes_per_endpoint`` its audit items); every watch's figures are in
 ``per_watch``, the fastest watch's wall in ``best_watch_seconds``. Also shown: the largest input or
-output in the execution's history (Step Functions refuses more than 256 KiB: ``payload_limit_n`` is
-the n at which this watch would reach it, extrapolated), and where the time goes: this process's CPU
+output in the execution's history (Step Functions refuses more than 256 KiB; the watch's state holds
+references and a bounded summary, so no n reaches it: ``payload_limit_n`` is null), and where the
+time goes: this process's CPU
 during the watch (the stack, moto, the ASL interpreter and every Lambda share ONE interpreter: CPU
 close to the wall means the watch is bound by that interpreter, not by the network) split into
 layers by thread CPU time (:class:`CpuBudget`: each Lambda handler, moto answering each AWS service,
@@ -42,7 +59,9 @@ summed by package and by function (``--profile-out`` keeps the stats for pstats)
 
 The last line is one JSON object: n, down, watch_seconds, floor_seconds, floor_ratio, cognigy_calls,
 writes_per_endpoint, reads_per_endpoint, transitions_per_endpoint, lambda_invocations_per_endpoint,
-watch_concurrency (and a few more: the CPU per endpoint by layer, the largest payload, per_watch).
+parent_history_events, s3_requests_per_watch, express_child_seconds_per_endpoint,
+lambda_ms_per_invocation, children_per_endpoint, watch_concurrency (and a few more: the CPU per
+endpoint by layer, the largest payload, per_watch).
 
     .venv/bin/python bench/watch.py [--n 200] [--down 0] [--watches 1] [--servers 4] [--rounds 5]
                                     [--host 127.0.0.1] [--profile [--profile-out FILE]]
@@ -69,6 +88,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
+
+from support.watch_meters import AwsRequests, child_seconds, child_transitions, children_of_run, step_label
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE_PER_MINUTE = 1_000_000  # a budget so roomy that pacing never shows (the watch should not call anyway)
@@ -234,18 +255,22 @@ class DynamoCounter:
 
 
 class Lambdas:
-    """Each Lambda invocation the stack dispatches (its hook): count, wall time and CPU by function."""
+    """Each Lambda invocation the stack dispatches (its hook): count, wall time and CPU by function.
+    ``cpu``: the invocation's thread CPU time, inclusive (the handler and the in-process moto answering
+    its AWS requests, which stands in for their round trips; the network it waits on is not in it)."""
 
     def __init__(self, budget: CpuBudget) -> None:
         self._lock = threading.Lock()
         self._budget = budget
         self.count: collections.Counter[str] = collections.Counter()
         self.seconds: collections.defaultdict[str, float] = collections.defaultdict(float)
+        self.cpu: collections.defaultdict[str, float] = collections.defaultdict(float)
 
     def reset(self) -> None:
         with self._lock:
             self.count.clear()
             self.seconds.clear()
+            self.cpu.clear()
 
     @contextlib.contextmanager
     def installed(self, stack: Any) -> Iterator[Lambdas]:
@@ -254,13 +279,15 @@ class Lambdas:
 
         def timed(function: str, *args: Any, **kwargs: Any) -> Any:
             label = next((n for n in names if n in function), function.rsplit(":", 1)[-1])
-            started = time.perf_counter()
+            label = step_label(label, args[0] if args else kwargs.get("body"))
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 with self._budget.layer(f"handler {label}"):
                     return dispatch(function, *args, **kwargs)
             finally:
                 with self._lock:
                     self.seconds[label] += time.perf_counter() - started
+                    self.cpu[label] += time.thread_time() - cpu
                     self.count[label] += 1
 
         with mock.patch.object(stack, "dispatch", timed):
@@ -396,10 +423,54 @@ class WatchRun:
     lambdas: dict[str, int]
     lambda_seconds: dict[str, float]
     cpu_layers: dict[str, float]
+    lambda_cpu: dict[str, float] = field(default_factory=dict)
     state_seconds: dict[str, float] = field(default_factory=dict)
     largest_payload: tuple[int, str] = (0, "")
+    parent_events: int = 0
+    s3_requests: dict[str, int] = field(default_factory=dict)
+    children: int = 0
+    child_seconds: float = 0.0
+    child_states: dict[str, int] = field(default_factory=dict)
+
+    def lambda_ms(self, *, wall: bool = False) -> dict[str, float]:
+        """Mean ms per invocation, thread CPU inclusive (``wall``: wall time, which the interpreter
+        the whole stack shares inflates): ``probe``, ``watch`` (every step), the watch by step."""
+        spent_by = self.lambda_seconds if wall else self.lambda_cpu
+
+        def mean(labels: list[str]) -> float:
+            count = sum(self.lambdas.get(label, 0) for label in labels)
+            spent = sum(spent_by.get(label, 0.0) for label in labels)
+            return round(spent / count * 1000, 2) if count else 0.0
+
+        watch = [label for label in self.lambdas if label.startswith("WatchFunction")]
+        shown = {"probe": mean(["ProbeFunction"]), "watch": mean(watch)}
+        for label in sorted(watch):
+            shown["watch_" + label.partition(".")[2]] = mean([label])
+        return shown
+
+    def invocations_by_function(self, n: int) -> dict[str, float]:
+        """Invocations per endpoint: ``probe``, ``watch`` (every step)."""
+        watch = sum(c for label, c in self.lambdas.items() if label.startswith("WatchFunction"))
+        return {"probe": round(self.lambdas.get("ProbeFunction", 0) / n, 3), "watch": round(watch / n, 3)}
+
+    def s3_by_kind(self) -> dict[str, int]:
+        """The watch's S3 requests as S3 prices them: ``get`` (GET, HEAD), ``put`` (PUT, POST,
+        COPY, the multipart parts), ``list``; anything else under ``other``."""
+        kinds = {"get": 0, "put": 0, "list": 0}
+        for key, count in self.s3_requests.items():
+            operation = key.split(" ", 1)[-1]
+            if operation.startswith(("Get", "Head")):
+                kinds["get"] += count
+            elif operation.startswith(("Put", "Post", "Copy", "CreateMultipart", "UploadPart", "Complete")):
+                kinds["put"] += count
+            elif operation.startswith("List"):
+                kinds["list"] += count
+            else:
+                kinds["other"] = kinds.get("other", 0) + count
+        return kinds
 
     def figures(self, n: int) -> dict[str, Any]:
+        parent, children = sum(self.states.values()), sum(self.child_states.values())
         return {
             "at": self.at.isoformat(),
             "watch_seconds": round(self.seconds, 3),
@@ -408,8 +479,17 @@ class WatchRun:
             "writes_per_endpoint": round(sum(self.writes.values()) / n, 3),
             "refused_writes_per_endpoint": round(sum(self.refused.values()) / n, 3),
             "reads_per_endpoint": round(sum(self.reads.values()) / n, 3),
-            "transitions_per_endpoint": round(sum(self.states.values()) / n, 2),
+            "transitions_per_endpoint": round((parent + children) / n, 2),
+            "child_transitions_per_endpoint": round(children / n, 2),
+            "parent_transitions": parent,
+            "parent_history_events": self.parent_events,
             "lambda_invocations_per_endpoint": round(sum(self.lambdas.values()) / n, 2),
+            "lambda_invocations_by_function": self.invocations_by_function(n),
+            "lambda_ms_per_invocation": self.lambda_ms(),
+            "lambda_wall_ms_per_invocation": self.lambda_ms(wall=True),
+            "s3_requests_per_watch": self.s3_by_kind(),
+            "children_per_endpoint": round(self.children / n, 3),
+            "express_child_seconds_per_endpoint": round(self.child_seconds, 4),
             "healthy": self.summary.get("healthy"),
             "unhealthy": self.summary.get("unhealthy"),
             "deactivated": self.summary.get("deactivated"),
@@ -442,11 +522,13 @@ class Meters:
     dynamo: DynamoCounter
     lambdas: Lambdas
     budget: CpuBudget
+    aws: AwsRequests
 
     def reset(self) -> None:
         self.dynamo.reset()
         self.lambdas.reset()
         self.budget.reset()
+        self.aws.reset()
 
 
 @contextlib.contextmanager
@@ -457,8 +539,9 @@ def meters(stack: Any) -> Iterator[Meters]:
         DynamoCounter().installed() as dynamo,
         lambdas.installed(stack),
         budget.installed(),
+        AwsRequests().installed() as aws,
     ):
-        yield Meters(dynamo, lambdas, budget)
+        yield Meters(dynamo, lambdas, budget, aws)
 
 
 def largest_payload(history: list[dict[str, Any]]) -> tuple[int, str]:
@@ -494,13 +577,22 @@ def run_watch(stack: Any, sim: Any, at: datetime, meter: Meters, n: int) -> Watc
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu
     layers = dict(meter.budget.seconds)  # before the history is read (moto sfn answering that is no part)
+    s3_requests = meter.aws.of("s3")  # the watch's own: before this process reads its files
+    invocations = dict(lambdas.count)
     if ended["status"] != "SUCCEEDED":
         raise SystemExit(f"the watch {ended['status']}: {ended.get('error')} {ended.get('cause')}")
-    summary: dict[str, Any] = json.loads(ended["output"])
+    view = library_ops.describe_watch(access, begun.execution_arn)  # the whole summary (summaryRef)
+    if view.summary is None:
+        raise SystemExit("the watch ended without a summary")
+    summary: dict[str, Any] = view.summary.model_dump(mode="json", by_alias=True)
     if summary.get("watched") != n or summary.get("failed"):
         counts = {k: summary.get(k) for k in ("watched", "skipped", "failed", "notProbed")}
         raise SystemExit(f"expected {n} endpoints watched, got {counts}")
     history = stack.execution_history(begun.execution_arn)
+    [fanned] = [e for e in history if e["type"] == "MapStateExited"]
+    children = children_of_run(
+        stack.client("s3"), json.loads(fanned["stateExitedEventDetails"]["output"])["watched"]
+    )
     calls = sim.requests[requests_before:]
     return WatchRun(
         at=at,
@@ -517,11 +609,17 @@ def run_watch(stack: Any, sim: Any, at: datetime, meter: Meters, n: int) -> Watc
                 e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
             )
         ),
-        lambdas=dict(lambdas.count),
+        lambdas=invocations,
         lambda_seconds=dict(lambdas.seconds),
+        lambda_cpu=dict(lambdas.cpu),
         cpu_layers=layers,
         state_seconds=state_seconds(history),
         largest_payload=largest_payload(history),
+        parent_events=len(history),
+        s3_requests=s3_requests,
+        children=len(children),
+        child_seconds=child_seconds(children),
+        child_states=child_transitions(children, invocations),
     )
 
 
@@ -654,24 +752,47 @@ def show_watch(label: str, run: WatchRun, n: int, floor: Floor, out: Any) -> Non
     rows += [(f"    {key}", f"{count / n:.3f} ({count})") for key, count in sorted(run.writes.items())]
     rows.append(("DynamoDB reads/endpoint", f"{f['reads_per_endpoint']}"))
     rows += [(f"    {key}", f"{count / n:.3f} ({count})") for key, count in sorted(run.reads.items())]
-    rows.append(("state transitions/endpoint", f"{f['transitions_per_endpoint']}"))
+    rows.append(
+        (
+            "state transitions/endpoint",
+            f"{f['transitions_per_endpoint']} (the parent's {f['parent_transitions']} in "
+            f"{f['parent_history_events']} history events, its children's "
+            f"{f['child_transitions_per_endpoint']}/endpoint)",
+        )
+    )
     for state, count in sorted(run.states.items(), key=lambda kv: -kv[1]):
         spent = run.state_seconds.get(state)
-        each = f", {spent / count * 1000:.0f} ms each in the state" if spent is not None else ""
-        rows.append((f"    {state}", f"{count / n:.2f}{each}"))
+        each = f", {spent * 1000:.0f} ms in the state" if spent is not None else ""
+        rows.append((f"    parent {state}", f"{count}{each}"))
+    for state, count in run.child_states.items():
+        rows.append((f"    child {state}", f"{count / n:.2f}"))
+    rows.append(
+        (
+            "children/endpoint",
+            f"{f['children_per_endpoint']} EXPRESS, {f['express_child_seconds_per_endpoint']:.3f} s each",
+        )
+    )
+    rows.append(
+        ("S3 requests/watch", f"{f['s3_requests_per_watch']} {dict(sorted(run.s3_requests.items()))}")
+    )
     size, where = run.largest_payload
     rows.append(
         (
             "largest state payload",
-            f"{size} bytes ({where}; {size / n:.0f} bytes/endpoint; Step Functions' limit {PAYLOAD_LIMIT} "
-            f"bytes, reached at n ~ {PAYLOAD_LIMIT * n // max(size, 1)})",
+            f"{size} bytes ({where}; Step Functions' limit {PAYLOAD_LIMIT} bytes: the state holds "
+            "references and a summary bounded at INLINE_RESULTS endpoints, whatever n)",
         )
     )
     rows.append(("Lambda invocations/endpoint", f"{f['lambda_invocations_per_endpoint']}"))
     for function, count in sorted(run.lambdas.items()):
-        seconds = run.lambda_seconds[function]
+        seconds = run.lambda_seconds.get(function, 0.0)
+        cpu = run.lambda_cpu.get(function, 0.0)
         rows.append(
-            (f"    {function}", f"{count} x {seconds / count * 1000:.1f} ms wall (sum {seconds:.2f} s)")
+            (
+                f"    {function}",
+                f"{count} x {cpu / count * 1000:.1f} ms CPU, {seconds / count * 1000:.1f} ms wall "
+                f"(sum {seconds:.2f} s)",
+            )
         )
     rows.append(
         (
@@ -837,9 +958,18 @@ def main(argv: list[str] | None = None) -> int:
         "refused_writes_per_endpoint": last["refused_writes_per_endpoint"],
         "reads_per_endpoint": last["reads_per_endpoint"],
         "transitions_per_endpoint": last["transitions_per_endpoint"],
+        "child_transitions_per_endpoint": last["child_transitions_per_endpoint"],
+        "parent_transitions": last["parent_transitions"],
+        "parent_history_events": last["parent_history_events"],
         "lambda_invocations_per_endpoint": last["lambda_invocations_per_endpoint"],
+        "lambda_invocations_by_function": last["lambda_invocations_by_function"],
+        "lambda_ms_per_invocation": last["lambda_ms_per_invocation"],
+        "lambda_wall_ms_per_invocation": last["lambda_wall_ms_per_invocation"],
+        "s3_requests_per_watch": last["s3_requests_per_watch"],
+        "children_per_endpoint": last["children_per_endpoint"],
+        "express_child_seconds_per_endpoint": last["express_child_seconds_per_endpoint"],
         "largest_state_payload_bytes": last["largest_state_payload_bytes"],
-        "payload_limit_n": PAYLOAD_LIMIT * args.n // max(1, last["largest_state_payload_bytes"]),
+        "payload_limit_n": None,  # the state holds references and a bounded summary: no n reaches it
         "cpu_ms_per_endpoint": round(runs[-1].cpu_seconds / args.n * 1000, 2),
         "cpu_share_of_wall": round(runs[-1].cpu_seconds / runs[-1].seconds, 2),
         "floor_cpu_ms_per_probe": round(floor.cpu_ms, 3),

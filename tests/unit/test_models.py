@@ -489,3 +489,19 @@ def test_public_headers_must_name_the_endpoints_headers_once(public: list[str], 
         parse_endpoint(spec(headers={"X-Team": "ops"}, publicHeaders=public))
 
     assert field in [e["field"] for e in caught.value.errors]
+
+
+def test_a_desired_set_of_10000_endpoints_is_accepted_and_one_more_refused_naming_the_field() -> None:
+    from cognigy_webhooks.models import parse_desired_set
+    from cognigy_webhooks.models.spec import MAX_ENDPOINTS
+
+    endpoints = [
+        {"name": f"hook-{i:05d}", "url": f"https://hooks.example.com/{i}"} for i in range(MAX_ENDPOINTS)
+    ]
+    assert MAX_ENDPOINTS == 10_000
+    assert len(parse_desired_set({"endpoints": endpoints}).endpoints) == 10_000
+    with pytest.raises(InvalidSpec) as refused:
+        parse_desired_set(
+            {"endpoints": [*endpoints, {"name": "one-more", "url": "https://hooks.example.com/x"}]}
+        )
+    assert any(e["field"] == "endpoints" for e in refused.value.errors)

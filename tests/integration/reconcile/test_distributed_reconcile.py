@@ -100,3 +100,18 @@ def test_the_map_runs_as_many_children_at_once_as_the_cognigy_budget_keeps_busy(
     sfn = h.stack.client("stepfunctions")
     [run] = sfn.list_map_runs(executionArn=applied.arn)["mapRuns"]
     assert sfn.describe_map_run(mapRunArn=run["mapRunArn"])["maxConcurrency"] == concurrency
+
+
+def test_a_set_with_nothing_valid_runs_an_empty_map_and_reports_each_refusal(h: Harness) -> None:
+    applied = h.apply([{"name": "dmap-only-bad", "url": "http://x"}])
+    assert applied.summary["counts"] == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "deleted": 0,
+        "failed": 1,
+    }
+    assert [f["reason"] for f in applied.summary["failed"]] == ["invalid_spec"]
+    sfn = h.stack.client("stepfunctions")
+    [run] = sfn.list_map_runs(executionArn=applied.arn)["mapRuns"]
+    assert sfn.list_executions(mapRunArn=run["mapRunArn"])["executions"] == []
