@@ -140,16 +140,23 @@ class Executions:
             )
         return prefix + execution
 
-    def describe(self, execution_arn: str) -> ExecutionStatus:
-        """Where an execution stands. :class:`NotFound` when Step Functions does not know it."""
+    def _of_execution(self, what: str, execution_arn: str, call: str, **kwargs: Any) -> Any:
+        """One Step Functions call about an execution: :class:`NotFound` when it does not exist, any
+        other failure a :class:`StoreError` saying ``what`` was being done."""
         try:
-            resp = self._sfn.describe_execution(executionArn=execution_arn)
+            return getattr(self._sfn, call)(**kwargs)
         except ClientError as exc:
             if aws_error_code(exc) in _GONE:
                 raise NotFound(f"no execution {execution_arn}", field="executionId") from None
-            raise StoreError.from_aws(f"describing execution {execution_arn}", exc) from exc
+            raise StoreError.from_aws(f"{what} {execution_arn}", exc) from exc
         except BotoCoreError as exc:
-            raise StoreError.from_aws(f"describing execution {execution_arn}", exc) from exc
+            raise StoreError.from_aws(f"{what} {execution_arn}", exc) from exc
+
+    def describe(self, execution_arn: str) -> ExecutionStatus:
+        """Where an execution stands. :class:`NotFound` when Step Functions does not know it."""
+        resp = self._of_execution(
+            "describing execution", execution_arn, "describe_execution", executionArn=execution_arn
+        )
         return ExecutionStatus(
             execution_arn=execution_arn,
             status=str(resp["status"]),
@@ -193,26 +200,14 @@ class Executions:
         kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": max_results}
         if token:
             kwargs["nextToken"] = token
-        try:
-            resp = self._sfn.get_execution_history(**kwargs)
-        except ClientError as exc:
-            if aws_error_code(exc) in _GONE:
-                raise NotFound(f"no execution {execution_arn}", field="executionId") from None
-            raise StoreError.from_aws(f"reading the history of {execution_arn}", exc) from exc
-        except BotoCoreError as exc:
-            raise StoreError.from_aws(f"reading the history of {execution_arn}", exc) from exc
+        resp = self._of_execution("reading the history of", execution_arn, "get_execution_history", **kwargs)
         return [dict(e) for e in resp.get("events", [])], resp.get("nextToken") or None
 
     def map_runs(self, execution_arn: str) -> list[str]:
         """The ARNs of an execution's map runs (its Distributed Map states' runs)."""
-        try:
-            resp = self._sfn.list_map_runs(executionArn=execution_arn)
-        except ClientError as exc:
-            if aws_error_code(exc) in _GONE:
-                raise NotFound(f"no execution {execution_arn}", field="executionId") from None
-            raise StoreError.from_aws(f"listing the map runs of {execution_arn}", exc) from exc
-        except BotoCoreError as exc:
-            raise StoreError.from_aws(f"listing the map runs of {execution_arn}", exc) from exc
+        resp = self._of_execution(
+            "listing the map runs of", execution_arn, "list_map_runs", executionArn=execution_arn
+        )
         return [str(run["mapRunArn"]) for run in resp.get("mapRuns", [])]
 
     def map_run_counts(self, map_run_arn: str) -> dict[str, Any]:
@@ -247,12 +242,12 @@ class Executions:
         already ended; :class:`NotFound` when it does not exist."""
         if self.describe(execution_arn).status != "RUNNING":
             return False
-        try:
-            self._sfn.stop_execution(executionArn=execution_arn, error="Stopped", cause=cause)
-        except ClientError as exc:
-            if aws_error_code(exc) in _GONE:
-                raise NotFound(f"no execution {execution_arn}", field="executionId") from None
-            raise StoreError.from_aws(f"stopping execution {execution_arn}", exc) from exc
-        except BotoCoreError as exc:
-            raise StoreError.from_aws(f"stopping execution {execution_arn}", exc) from exc
+        self._of_execution(
+            "stopping execution",
+            execution_arn,
+            "stop_execution",
+            executionArn=execution_arn,
+            error="Stopped",
+            cause=cause,
+        )
         return True
