@@ -16,11 +16,12 @@ case before it left a 401 refusal behind).
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import weakref
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +88,15 @@ def stack_parameters(world: LocalWorld) -> dict[str, str]:
 
 @dataclass
 class Applied:
-    """One finished reconcile execution."""
+    """One finished reconcile execution; its ``history`` (the parent's events, then each child
+    execution's) is read the first time a test asks for it."""
 
     run: ops.ApplyRun
-    history: list[dict[str, Any]]
+    read_history: Callable[[], list[dict[str, Any]]] = field(repr=False)
+
+    @functools.cached_property
+    def history(self) -> list[dict[str, Any]]:
+        return self.read_history()
 
     @property
     def arn(self) -> str:
@@ -165,7 +171,8 @@ class Harness:
             desired["cognigy"] = cognigy
         run = ops.apply(self.stack, desired, prune=prune, source=source, wait=self.stack.wait_execution)
         self.in_flight.wait_idle()  # the execution ended; its last tasks may still be running
-        return Applied(run, self.stack.execution_history(run.execution_arn, children=True))
+        arn, stack = run.execution_arn, self.stack
+        return Applied(run, lambda: stack.execution_history(arn, children=True))
 
     def record(self, name: str) -> EndpointRecord | None:
         return self.store.get_record(name)
