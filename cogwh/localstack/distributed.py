@@ -468,8 +468,11 @@ def writer_body(writer: Any, env: Any) -> None:
 
 def write_results(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
     """The ResultWriter's ``s3:putObject`` (replaces moto's ``ResourceEvalS3._handle_put_object``)."""
-    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
+        resource_eval_s3,
+    )
 
+    boto_client_for = resource_eval_s3.boto_client_for  # the local stack's cached clients
     parameters = env.stack.pop()
     env.stack.pop()  # the children's outputs: written from the map run's own children instead
     record = env.map_run_record_pool_manager.get_all()[-1]  # this state's run: the latest of the execution
@@ -583,3 +586,28 @@ def answer_execution_history(original: Callable[..., Any]) -> Callable[..., Any]
         return ActionResult({"events": child.events.get_event_history()})
 
     return method
+
+
+# -- the map run's workers -------------------------------------------------------------------------
+
+
+def map_run(component: Any, env: Any, eval_input: Any) -> None:
+    """``DistributedIterationComponent._map_run``: as moto runs it, but with no more worker threads
+    than items (moto started MaxConcurrency workers, each with a frame of its own, for any number of
+    items: 40 for a reconcile of two endpoints); at least one, which ends an empty run."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.job import JobPool
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.max_concurrency import (
+        DEFAULT_MAX_CONCURRENCY_VALUE,
+    )
+
+    input_items: list[Any] = env.stack.pop()
+    job_pool = JobPool(job_program=component._get_iteration_program(), job_inputs=input_items)
+    most = eval_input.map_run_record.max_concurrency
+    wanted = len(input_items) if most == DEFAULT_MAX_CONCURRENCY_VALUE else min(most, len(input_items))
+    for _ in range(max(1, wanted)):
+        component._launch_worker(env=env, eval_input=eval_input, job_pool=job_pool)
+    job_pool.await_jobs()
+    worker_exception = job_pool.get_worker_exception()
+    if worker_exception is not None:
+        raise worker_exception
+    env.stack.append([closed.job_output for closed in job_pool.get_closed_jobs()])

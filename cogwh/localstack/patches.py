@@ -104,6 +104,12 @@ class MotoPatches:
         from moto.events.models import Rule
         from moto.secretsmanager.models import SecretsManagerBackend, SecretsStore
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import (
+            resource_eval_s3 as item_reader_s3,
+        )
+        from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+            distributed_iteration_component,
+        )
         from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
             distributed_item_processor_worker as dmap_worker,
         )
@@ -155,6 +161,8 @@ class MotoPatches:
             self._swap(Rule, "send_to_targets", lambda original: _routing_send(hooks, original))
             self._swap(Environment, "set_error", _stop_wins_over_error)
             self._swap(lambda_eval_utils, "boto_client_for", _cached_clients)
+            for reads_or_writes in (item_reader_s3, result_writer_s3):  # a new S3 client per map run
+                self._swap(reads_or_writes, "boto_client_for", _cached_clients)
             self._swap(ExecutionWorker, "stop", _stop_after_start)
             for create_or_update in ("create_state_machine", "update_state_machine"):
                 self._swap(
@@ -166,6 +174,11 @@ class MotoPatches:
                 dmap_worker.DistributedItemProcessorWorker,
                 "_eval_job",
                 lambda original: distributed.eval_child,
+            )
+            self._swap(
+                distributed_iteration_component.DistributedIterationComponent,
+                "_map_run",
+                lambda original: distributed.map_run,
             )
             self._swap(
                 result_writer_s3.ResourceEvalS3,
