@@ -116,3 +116,55 @@ def test_a_stopped_map_run_fails_the_execution_with_its_failed_childs_error() ->
         "error": "States.ExceedToleratedFailureThreshold",
         "cause": "c",
     }
+
+
+class _OneExecution:
+    """The reconcile's executions as describe_execution reads them: one that succeeded."""
+
+    def __init__(self, output: str) -> None:
+        self.output = output
+
+    def arn_of(self, execution: str) -> str:
+        return f"arn:aws:states:eu-central-1:123456789012:execution:stack-reconcile:{execution}"
+
+    def describe(self, arn: str) -> ExecutionStatus:
+        return ExecutionStatus(
+            execution_arn=arn, status="SUCCEEDED", output=self.output, name=arn.rsplit(":", 1)[-1]
+        )
+
+
+def test_a_truncated_summary_is_read_whole_from_its_ref_and_kept_bounded_when_it_is_gone() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from cognigy_webhooks.dal.desired_sets import DesiredSetStore
+    from cognigy_webhooks.ops import StackAccess, describe_execution
+
+    many = [_created(f"e{i}") for i in range(INLINE_RESULTS + 5)]
+    whole = summarize(results_of_children(many), [], execution_id="x", source="cli")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-central-1")
+        s3.create_bucket(Bucket="config-b", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+        key = "reconcile/cli-x/summary.json"
+        s3.put_object(Bucket="config-b", Key=key, Body=whole.model_dump_json(by_alias=True).encode())
+        ref = {"bucket": "config-b", "key": key}
+        output = bounded(whole, ref).model_dump_json(by_alias=True)
+        access = StackAccess(
+            store=None,  # type: ignore[arg-type]
+            desired_sets=DesiredSetStore(s3, "config-b"),
+            executions=_OneExecution(output),  # type: ignore[arg-type]
+            secretsmanager=lambda: None,
+            stack_name="stack",
+        )
+        # the API's view: the bounded summary; the command line's: the whole one
+        assert describe_execution(access, "cli-x").summary.truncated is True
+        read = describe_execution(access, "cli-x", whole=True).summary
+        assert read is not None
+        assert len(read.created) == INLINE_RESULTS + 5
+        assert read.summary_ref == ref
+        # once the bucket's lifecycle expired it: the bounded one, no error
+        s3.delete_object(Bucket="config-b", Key=key)
+        kept = describe_execution(access, "cli-x", whole=True).summary
+        assert kept is not None
+        assert kept.truncated is True
+        assert kept.counts["created"] == INLINE_RESULTS + 5

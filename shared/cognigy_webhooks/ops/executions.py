@@ -34,6 +34,7 @@ from cognigy_webhooks.dal.desired_sets import DesiredSetStore
 from cognigy_webhooks.dal.executions import Executions, ExecutionStatus, error_message_of
 from cognigy_webhooks.dal.run_files import RunFiles
 from cognigy_webhooks.dal.secretsmanager import put_secret, secret_name
+from cognigy_webhooks.errors import StoreError
 from cognigy_webhooks.ops.access import StackAccess
 from cognigy_webhooks.ops.shapes import ExecutionPage, ExecutionStarted, ExecutionStopped, ExecutionView
 from cognigy_webhooks.reconcile.summary import Summary
@@ -205,7 +206,10 @@ def describe_execution(access: StackAccess, execution: str, *, whole: bool = Fal
     ref = view.summary.summary_ref if view.summary is not None else None
     if whole and view.summary is not None and view.summary.truncated and ref:
         files = RunFiles(access.desired_sets.client, access.desired_sets.bucket)
-        view.summary = Summary.model_validate(files.get_json(ref["key"], ref.get("bucket")))
+        try:
+            view.summary = Summary.model_validate(files.get_json(ref["key"], ref.get("bucket")))
+        except (StoreError, ValidationError):  # expired (the lifecycle) or unreadable: the bounded one
+            return view
         view.summary.summary_ref = ref
     return view
 
