@@ -169,6 +169,10 @@ def test_the_watch_fans_out_on_a_distributed_map_its_own_history_the_same_for_2_
         key for key in objects if key.startswith(f"watch/{run}/results/") and key.endswith("manifest.json")
     ]
     assert len(objects[manifest.replace("manifest.json", "SUCCEEDED_0.json")]) == n
+    # and its children ran as EXPRESS executions: listed nowhere, their histories not kept (as on AWS)
+    sfn = h.stack.client("stepfunctions")
+    [map_run] = sfn.list_map_runs(executionArn=watches.arns[1])["mapRuns"]
+    assert sfn.list_executions(mapRunArn=map_run["mapRunArn"])["executions"] == []
 
 
 def test_a_watch_with_nothing_registered_skips_the_map_and_succeeds_empty(
