@@ -16,7 +16,8 @@
 - The sleeps of the retrier (``retrier_decl.time.sleep``) and of Wait states
   (``WaitFunction._wait_interval``) are scaled by the stack's time factor.
 - ``ExecutionWorker._execution_logic`` reports when an execution ends, so waiting needs no polling;
-  ``_get_evaluation_entrypoint`` parses a definition once, not at every execution's start.
+  ``AmazonStateLanguageParser.parse`` parses a definition once, not at its creation and again at
+  every execution's start.
 - ``ExecutionWorker.stop`` waits the moment a just-started worker needs to build its environment
   (moto raised AttributeError when StopExecution came right after StartExecution).
 - ``Environment.set_error`` leaves a stopped execution stopped (moto let the error of a Map
@@ -126,6 +127,7 @@ class MotoPatches:
             WaitFunction,
         )
         from moto.stepfunctions.parser.asl.eval.environment import Environment
+        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
         from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
         from moto.stepfunctions.parser.models import StepFunctionsParserBackend
         from moto.stepfunctions.responses import StepFunctionResponse
@@ -166,7 +168,7 @@ class MotoPatches:
             for reads_or_writes in (item_reader_s3, result_writer_s3):  # a new S3 client per map run
                 self._swap(reads_or_writes, "boto_client_for", _cached_clients)
             self._swap(ExecutionWorker, "stop", _stop_after_start)
-            self._swap(ExecutionWorker, "_get_evaluation_entrypoint", _parsed_once)
+            self._swap(AmazonStateLanguageParser, "parse", _parsed_once)
             for create_or_update in ("create_state_machine", "update_state_machine"):
                 self._swap(
                     StepFunctionsParserBackend,
@@ -205,19 +207,17 @@ class MotoPatches:
 
 
 def _parsed_once(original: Any) -> Any:
-    """moto parses a state machine's ASL (ANTLR, ~0.3 s for the reconcile's) at every execution's
-    start; here once per definition text. The parsed program is evaluated against each execution's
-    own environment (moto's children of one map run already share one program), so it is shared."""
-    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    """moto parses a state machine's ASL with ANTLR (~0.3 s for the reconcile's) when it is created
+    and again at every execution's start; here once per definition text (a refused one is parsed,
+    and refused, every time). The parsed program is evaluated against each execution's own
+    environment (moto's children of one map run already share one program), so it is shared."""
+    parse = original.__func__ if isinstance(original, staticmethod) else original
 
     @functools.lru_cache(maxsize=64)
-    def program_of(definition: str) -> Any:
-        return AmazonStateLanguageParser.parse(definition)[0]
+    def parsed(definition: str) -> Any:
+        return parse(definition)
 
-    def entrypoint(worker: Any) -> Any:
-        return program_of(worker._evaluation_details.state_machine_details.definition)
-
-    return entrypoint
+    return staticmethod(parsed)
 
 
 def _cached_clients(original: Any) -> Any:
