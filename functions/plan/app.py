@@ -32,7 +32,7 @@ from cognigy_webhooks.reconcile import (
     cognigy_inventory,
     plan,
 )
-from cognigy_webhooks.reconcile.plan import map_concurrency
+from cognigy_webhooks.reconcile.plan import map_concurrency, plan_output
 from cognigy_webhooks.settings import PlanSettings, RegisterSettings
 
 SETTINGS = PlanSettings.from_env()
@@ -48,7 +48,6 @@ CONCURRENCY = map_concurrency(
     most=SETTINGS.map_concurrency,
 )
 SESSION = CognigySession.from_settings(COGNIGY, dynamodb=DDB)
-INLINE_INVALID = 50  # refusals the output carries for a follower; summarize reads them all from S3
 LISTING_BUDGET_SECONDS = 60.0  # the function's Timeout (template.yaml) leaves room for the rest
 
 
@@ -101,11 +100,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "concurrency": CONCURRENCY,
         },
     )
-    out = result.model_dump(mode="json", by_alias=True, exclude_none=True)
-    invalid = out["invalid"]
-    ref = RUN_FILES.put_items(
-        "reconcile", result.execution_id, out.pop("items"), concurrency=CONCURRENCY, invalid=invalid
-    )
-    out["itemsRef"] = ref.as_state()
-    out["invalid"] = invalid[:INLINE_INVALID]  # all of them at itemsRef.invalidKey
-    return out
+    return plan_output(result, RUN_FILES, concurrency=CONCURRENCY)

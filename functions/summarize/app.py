@@ -19,10 +19,9 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cognigy_webhooks.dal.executions import Executions
-from cognigy_webhooks.dal.run_files import RunFiles, run_name
+from cognigy_webhooks.dal.run_files import RunFiles
 from cognigy_webhooks.observability import logger, metrics
-from cognigy_webhooks.reconcile import summarize
-from cognigy_webhooks.reconcile.summary import bounded, results_of_children, why_stopped
+from cognigy_webhooks.reconcile.summary import bounded, summarize_map_run, why_stopped
 from cognigy_webhooks.settings import SummarizeSettings
 
 SETTINGS = SummarizeSettings.from_env()
@@ -43,13 +42,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         why = why_stopped(_executions(), str(event.get("executionId") or ""), event.get("stopped"))
         logger.warning("the map run stopped", extra={"error": why["error"]})
         return why
-    ref = event.get("itemsRef") or {}
-    results = results_of_children(RUN_FILES.map_results(event.get("resultWriterDetails") or {}))
-    invalid = RUN_FILES.get_json(str(ref["invalidKey"])) if ref.get("invalidKey") else []
-    summary = summarize(results, invalid, execution_id=event.get("executionId"), source=event.get("source"))
-    whole = RUN_FILES.put_json(
-        f"reconcile/{run_name(event.get('executionId'))}/summary.json",
-        summary.model_dump(mode="json", by_alias=True, exclude_none=True),
+    summary, whole = summarize_map_run(
+        RUN_FILES,
+        event.get("resultWriterDetails"),
+        event.get("itemsRef"),
+        execution_id=event.get("executionId"),
+        source=event.get("source"),
     )
     for outcome, count in summary.counts.items():
         metrics.add_metric(name=f"Endpoints{outcome.capitalize()}", unit="Count", value=count)

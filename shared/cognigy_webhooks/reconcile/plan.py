@@ -16,6 +16,10 @@ A deletion alone (``{"delete": [names], "source": ...}``, no desired set: what t
 ``DELETE /endpoints/{name}`` starts) plans the deletion of exactly those names and nothing else: no
 desired set is read, nothing else is pruned, and the state machine runs it as it runs any plan.
 
+:func:`plan_output` is what the plan step hands the state machine: the items written to the config
+bucket, ``itemsRef`` in their place (the Distributed Map reads them), the concurrency
+:func:`map_concurrency` derives from the Cognigy budget.
+
 :func:`check_endpoint` is the one validation of a desired endpoint (plain secrets refused, what the
 dialect cannot express refused naming the field, the spec's own rules): the plan runs it on each
 endpoint, and so does the side-effect-free preview (:mod:`cognigy_webhooks.ops`).
@@ -39,6 +43,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from cognigy_webhooks.cognigy.endpoints import unsupported_fields
+from cognigy_webhooks.dal.run_files import RunFiles
 from cognigy_webhooks.errors import CognigyWebhooksError, InvalidSpec
 from cognigy_webhooks.models import WebhookEndpoint, _Model, parse_endpoint, with_cognigy_defaults
 from cognigy_webhooks.observability import logger
@@ -54,11 +59,14 @@ __all__ = [
     "check_endpoint",
     "map_concurrency",
     "plan",
+    "plan_output",
     "spec_to_state",
 ]
 
 #: The most names one deletion-only input may hold (a desired set's own bound).
 MAX_DELETIONS = 1000
+#: The refusals a plan's output carries for a follower (summarize reads them all from the bucket).
+INLINE_INVALID = 50
 
 
 class CognigyHeld(_Model):
@@ -96,6 +104,21 @@ def map_concurrency(*, requests_per_minute: float, seconds_per_endpoint: float, 
     law); at least 1, at most ``most`` (the MapConcurrency parameter)."""
     wanted = math.ceil(requests_per_minute / 60.0 * seconds_per_endpoint)
     return max(1, min(int(most), wanted))
+
+
+def plan_output(result: Plan, files: RunFiles, *, concurrency: int) -> dict[str, Any]:
+    """The plan step's output: the items (and the refusals) written to the config bucket under
+    ``reconcile/<execution name>/`` and ``itemsRef`` in their place (the map's ItemReader reads
+    them, its MaxConcurrencyPath is ``concurrency``), the first :data:`INLINE_INVALID` refusals
+    kept inline: the execution's state stays small whatever the number of endpoints."""
+    out = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    invalid = out["invalid"]
+    ref = files.put_items(
+        "reconcile", result.execution_id, out.pop("items"), concurrency=concurrency, invalid=invalid
+    )
+    out["itemsRef"] = ref.as_state()
+    out["invalid"] = invalid[:INLINE_INVALID]
+    return out
 
 
 Inventory = Callable[[list[str]], Mapping[str, list[str]]]

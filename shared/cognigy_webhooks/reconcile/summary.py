@@ -22,11 +22,19 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from cognigy_webhooks.dal.executions import error_message_of
-from cognigy_webhooks.dal.run_files import ChildResult
+from cognigy_webhooks.dal.run_files import ChildResult, RunFiles, run_name
 from cognigy_webhooks.models import _Model
 from cognigy_webhooks.reconcile.task import RegisterResult
 
-__all__ = ["INLINE_RESULTS", "Summary", "bounded", "results_of_children", "summarize", "why_stopped"]
+__all__ = [
+    "INLINE_RESULTS",
+    "Summary",
+    "bounded",
+    "results_of_children",
+    "summarize",
+    "summarize_map_run",
+    "why_stopped",
+]
 
 #: The most endpoints whose names and results an execution's output carries (the rest: summaryRef).
 INLINE_RESULTS = 200
@@ -130,3 +138,27 @@ def why_stopped(executions: Any, execution_id: str, stopped: Any) -> dict[str, s
         "error": str(caught.get("Error") or "States.ExceedToleratedFailureThreshold"),
         "cause": str(caught.get("Cause") or "the map run's tolerated failures were exceeded"),
     }
+
+
+def summarize_map_run(
+    files: RunFiles,
+    result_writer_details: Any,
+    items_ref: Any,
+    *,
+    execution_id: str | None,
+    source: str | None,
+) -> tuple[Summary, dict[str, str]]:
+    """The summarize step over a Distributed Map: every child's result (the ResultWriter's files)
+    and the plan's refusals (``itemsRef.invalidKey``), summarized; the whole summary written beside
+    them (``reconcile/<execution name>/summary.json``). The summary and its reference; the output is
+    :func:`bounded` of them."""
+    ref = items_ref if isinstance(items_ref, dict) else {}
+    details = result_writer_details if isinstance(result_writer_details, dict) else {}
+    results = results_of_children(files.map_results(details))
+    invalid = files.get_json(str(ref["invalidKey"])) if ref.get("invalidKey") else []
+    summary = summarize(results, invalid, execution_id=execution_id, source=source)
+    whole = files.put_json(
+        f"reconcile/{run_name(execution_id)}/summary.json",
+        summary.model_dump(mode="json", by_alias=True, exclude_none=True),
+    )
+    return summary, whole
